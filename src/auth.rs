@@ -1,0 +1,262 @@
+//! Who is calling and what they may do: roles, permissions, and the keyring that maps an
+//! AWS access key id to its workspace.
+//!
+//! The keyring caches access keys, unwrapped workspace keys and derived SigV4 signing
+//! keys, so the GetSecretValue path does no key derivation and no extra database reads.
+
+use crate::crypto::{CryptoError, MasterKey};
+use crate::engine::{EngineError, Tenant};
+use crate::sigv4::SigningKey;
+use crate::store::{Db, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// How long a cached access key is trusted before it is read again (revocations apply
+/// within this window).
+const KEY_TTL: Duration = Duration::from_secs(30);
+
+/// A role, as the brief and seed RFC define them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything, including workspace administration.
+    Admin,
+    /// Create, read, update and list secrets.
+    Write,
+    /// Read and list secrets.
+    Read,
+}
+
+impl Role {
+    /// Parse `admin` | `write` | `read`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "write" => Some(Role::Write),
+            "read" => Some(Role::Read),
+            _ => None,
+        }
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Write => "write",
+            Role::Read => "read",
+        }
+    }
+
+    /// Does this role carry `p`?
+    pub fn grants(self, p: Permission) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::Write => matches!(
+                p,
+                Permission::SecretCreate | Permission::SecretRead | Permission::SecretUpdate | Permission::SecretList
+            ),
+            Role::Read => matches!(p, Permission::SecretRead | Permission::SecretList),
+        }
+    }
+}
+
+/// The seed RFC's permission set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// `secret:create`
+    SecretCreate,
+    /// `secret:read`
+    SecretRead,
+    /// `secret:update`
+    SecretUpdate,
+    /// `secret:delete`
+    SecretDelete,
+    /// `secret:list`
+    SecretList,
+    /// `audit:read`
+    AuditRead,
+    /// `workspace:admin`
+    WorkspaceAdmin,
+}
+
+impl Permission {
+    /// The permission's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::SecretCreate => "secret:create",
+            Permission::SecretRead => "secret:read",
+            Permission::SecretUpdate => "secret:update",
+            Permission::SecretDelete => "secret:delete",
+            Permission::SecretList => "secret:list",
+            Permission::AuditRead => "audit:read",
+            Permission::WorkspaceAdmin => "workspace:admin",
+        }
+    }
+}
+
+/// A caller's rights inside its workspace: a role and optional secret-name prefixes.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// The role.
+    pub role: Role,
+    /// Secret-name prefixes the caller is limited to; empty means every name.
+    pub scopes: Vec<String>,
+}
+
+impl Access {
+    /// Full access, for the server's own maintenance work.
+    pub fn admin() -> Access {
+        Access { role: Role::Admin, scopes: Vec::new() }
+    }
+
+    /// Deny unless the role carries `p`.
+    pub fn check(&self, p: Permission) -> Result<(), EngineError> {
+        if self.role.grants(p) {
+            Ok(())
+        } else {
+            Err(EngineError::AccessDenied(format!(
+                "The caller is not authorized to perform this operation (requires {}).",
+                p.as_str()
+            )))
+        }
+    }
+
+    /// May the caller see a secret of this name?
+    pub fn can_see(&self, name: &str) -> bool {
+        self.scopes.is_empty() || self.scopes.iter().any(|p| name.starts_with(p.as_str()))
+    }
+
+    /// Deny a name outside the caller's prefixes. For an ARN the part after `:secret:` is
+    /// checked, which starts with the name.
+    pub fn check_name(&self, secret_id: &str) -> Result<(), EngineError> {
+        let name = crate::engine::parse_arn(secret_id).map(|a| a.tail).unwrap_or(secret_id);
+        if self.can_see(name) {
+            Ok(())
+        } else {
+            Err(EngineError::AccessDenied(
+                "The caller is not authorized to access this secret (outside the access key's scopes).".into(),
+            ))
+        }
+    }
+}
+
+/// A cached, usable access key.
+pub struct KeyEntry {
+    /// The AKID.
+    pub access_key_id: String,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// Rights.
+    pub access: Access,
+    secret: Zeroizing<Vec<u8>>,
+    loaded: Instant,
+}
+
+/// Errors finding a caller's key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored key did not decrypt: wrong master key or tampering.
+    #[error("stored key material failed to decrypt")]
+    Crypto(#[from] CryptoError),
+    /// A referenced workspace is gone.
+    #[error("workspace missing")]
+    NoWorkspace,
+}
+
+/// Purpose string binding sealed access-key secrets.
+pub const ACCESS_KEY_PURPOSE: &str = "access-key";
+
+/// Caches access keys, workspace keys and SigV4 signing keys.
+pub struct Keyring {
+    db: Db,
+    master: Arc<MasterKey>,
+    keys: Mutex<HashMap<String, Arc<KeyEntry>>>,
+    tenants: Mutex<HashMap<String, Arc<Tenant>>>,
+    signing: Mutex<HashMap<(String, String, String), SigningKey>>,
+}
+
+impl Keyring {
+    /// A keyring over the store, unwrapping with `master`.
+    pub fn new(db: Db, master: Arc<MasterKey>) -> Keyring {
+        Keyring {
+            db,
+            master,
+            keys: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(HashMap::new()),
+            signing: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The active key for `akid`, or `None` if unknown or revoked.
+    pub async fn access_key(&self, akid: &str) -> Result<Option<Arc<KeyEntry>>, KeyringError> {
+        if let Ok(keys) = self.keys.lock() {
+            if let Some(k) = keys.get(akid) {
+                if k.loaded.elapsed() < KEY_TTL {
+                    return Ok(Some(k.clone()));
+                }
+            }
+        }
+        let Some(row) = self.db.access_key(akid).await? else {
+            return Ok(None);
+        };
+        if row.revoked_at.is_some() {
+            if let Ok(mut keys) = self.keys.lock() {
+                keys.remove(akid);
+            }
+            return Ok(None);
+        }
+        let secret = self.master.open_value(ACCESS_KEY_PURPOSE, akid, &row.sealed_secret)?;
+        let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
+        let role = Role::parse(&row.role).unwrap_or(Role::Read);
+        let entry = Arc::new(KeyEntry {
+            access_key_id: row.access_key_id,
+            workspace_id: row.workspace_id,
+            access: Access { role, scopes },
+            secret,
+            loaded: Instant::now(),
+        });
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(akid.to_string(), entry.clone());
+        }
+        Ok(Some(entry))
+    }
+
+    /// The SigV4 signing key of `key` for one day and region, derived once and cached.
+    pub fn signing_key(&self, key: &KeyEntry, date: &str, region: &str) -> SigningKey {
+        let id = (key.access_key_id.clone(), date.to_string(), region.to_string());
+        if let Ok(cache) = self.signing.lock() {
+            if let Some(k) = cache.get(&id) {
+                return k.clone();
+            }
+        }
+        let derived = SigningKey::derive(&key.secret, date, region, "secretsmanager");
+        if let Ok(mut cache) = self.signing.lock() {
+            // Signing keys change daily; a bounded map is enough.
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(id, derived.clone());
+        }
+        derived
+    }
+
+    /// The workspace with its key unwrapped, cached.
+    pub async fn tenant(&self, workspace_id: &str) -> Result<Arc<Tenant>, KeyringError> {
+        if let Ok(t) = self.tenants.lock() {
+            if let Some(t) = t.get(workspace_id) {
+                return Ok(t.clone());
+            }
+        }
+        let row = self.db.workspace(workspace_id).await?.ok_or(KeyringError::NoWorkspace)?;
+        let key = self.master.unwrap_workspace_key(&row.id, &row.wrapped_key)?;
+        let tenant = Arc::new(Tenant { id: row.id, name: row.name, account_id: row.account_id, key });
+        if let Ok(mut t) = self.tenants.lock() {
+            t.insert(workspace_id.to_string(), tenant.clone());
+        }
+        Ok(tenant)
+    }
+}

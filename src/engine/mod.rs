@@ -1,0 +1,1051 @@
+//! The engine: secrets, versions and staging labels with AWS Secrets Manager semantics.
+//!
+//! Every operation takes a [`Scope`] (which workspace, which region, what the caller may
+//! touch) and the time `now`, so lifecycles are testable without sleeping. A write loads
+//! the secret, computes its new state in memory, and commits it with an optimistic
+//! revision check; a lost race simply runs the operation again.
+
+pub mod labels;
+pub mod list;
+pub mod password;
+pub mod policy;
+pub mod types;
+pub mod validate;
+
+use crate::auth::Access;
+use crate::crypto::{VersionAad, WorkspaceKey};
+use crate::store::{Db, SecretLookup, SecretRow, StageRow, StoreError, VersionMetaRow, VersionRow};
+use base64::Engine as _;
+use labels::{AWSCURRENT, Labels};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use types::*;
+use zeroize::Zeroizing;
+
+/// Largest SecretString or SecretBinary (bytes), from the service model.
+pub const MAX_SECRET_BYTES: usize = 65536;
+const DAY_MS: i64 = 86_400_000;
+/// How often a write retries after losing an optimistic-concurrency race.
+const MAX_RETRIES: usize = 16;
+
+/// Domain errors; `protocol` maps each to its AWS `__type` and status.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// ResourceNotFoundException.
+    #[error("{0}")]
+    NotFound(String),
+    /// ResourceExistsException.
+    #[error("{0}")]
+    Exists(String),
+    /// InvalidRequestException.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// InvalidParameterException.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// ValidationException (a model constraint).
+    #[error("{0}")]
+    Validation(String),
+    /// InvalidNextTokenException.
+    #[error("{0}")]
+    InvalidNextToken(String),
+    /// MalformedPolicyDocumentException.
+    #[error("{0}")]
+    MalformedPolicy(String),
+    /// PublicPolicyException.
+    #[error("{0}")]
+    PublicPolicy(String),
+    /// LimitExceededException.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// AccessDeniedException.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// DecryptionFailure: a stored value failed authentication.
+    #[error("Secrets Manager can't decrypt the protected secret text using the provided KMS key.")]
+    Decryption,
+    /// The store failed (never shown to clients verbatim).
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Shorthand for engine results.
+pub type EngineResult<T> = Result<T, EngineError>;
+
+const NOT_FOUND: &str = "Secrets Manager can't find the specified secret.";
+const MARKED_FOR_DELETION: &str =
+    "You can't perform this operation on the secret because it was marked for deletion.";
+
+fn not_found() -> EngineError {
+    EngineError::NotFound(NOT_FOUND.into())
+}
+
+/// A workspace as the engine needs it: ids and its unwrapped key.
+pub struct Tenant {
+    /// Internal workspace id.
+    pub id: String,
+    /// Workspace name.
+    pub name: String,
+    /// 12-digit account id used in ARNs.
+    pub account_id: String,
+    /// The workspace key, unwrapped.
+    pub key: WorkspaceKey,
+}
+
+/// Who is asking, where: the workspace, the region of the credential scope, and the
+/// caller's permissions.
+pub struct Scope {
+    /// The caller's workspace.
+    pub tenant: Arc<Tenant>,
+    /// Region from the SigV4 credential scope.
+    pub region: String,
+    /// What the caller may do.
+    pub access: Access,
+}
+
+/// A loaded secret: its row and its staging labels.
+#[derive(Debug, Clone)]
+struct SecretState {
+    row: SecretRow,
+    versions: Vec<VersionMetaRow>,
+    labels: Labels,
+}
+
+impl SecretState {
+    fn has_version(&self, version_id: &str) -> bool {
+        self.versions.iter().any(|v| v.version_id == version_id)
+    }
+
+    fn stage_rows(&self) -> Vec<StageRow> {
+        self.labels
+            .iter()
+            .map(|(stage, version_id)| StageRow {
+                secret_id: self.row.id.clone(),
+                stage: stage.clone(),
+                version_id: version_id.clone(),
+                workspace_id: self.row.workspace_id.clone(),
+            })
+            .collect()
+    }
+
+    fn refuse_if_deleted(&self) -> EngineResult<()> {
+        if self.row.deleted_at.is_some() {
+            return Err(EngineError::InvalidRequest(MARKED_FOR_DELETION.into()));
+        }
+        Ok(())
+    }
+
+    fn tags(&self) -> Vec<Tag> {
+        serde_json::from_str(&self.row.tags).unwrap_or_default()
+    }
+
+    fn policies(&self) -> BTreeMap<String, String> {
+        self.row
+            .resource_policy
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default()
+    }
+
+    fn arn_name(&self) -> ArnName {
+        ArnName { arn: self.row.arn.clone(), name: self.row.name.clone() }
+    }
+
+    /// A copy to mutate, with the revision bumped.
+    fn next_row(&self, now: i64) -> SecretRow {
+        let mut row = self.row.clone();
+        row.revision += 1;
+        row.last_changed_at = now;
+        row
+    }
+}
+
+/// A secret value as the client sent it, decoded and checked.
+struct NewValue {
+    bytes: Zeroizing<Vec<u8>>,
+    is_binary: bool,
+}
+
+/// Decode SecretString / SecretBinary: exactly one, within the size limit.
+fn new_value(string: &Option<String>, binary: &Option<String>) -> EngineResult<Option<NewValue>> {
+    match (string, binary) {
+        (Some(_), Some(_)) => Err(EngineError::InvalidParameter(
+            "You can't specify both a binary secret value and a string secret value in the same secret.".into(),
+        )),
+        (Some(s), None) => {
+            if s.is_empty() || s.len() > MAX_SECRET_BYTES {
+                validate::length("secretString", s, 1, MAX_SECRET_BYTES, true)?;
+                return Err(EngineError::Validation(
+                    "1 validation error detected: Value at 'secretString' failed to satisfy constraint: Member must have length less than or equal to 65536".into(),
+                ));
+            }
+            Ok(Some(NewValue { bytes: Zeroizing::new(s.as_bytes().to_vec()), is_binary: false }))
+        }
+        (None, Some(b)) => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(b.as_bytes()).map_err(|_| {
+                EngineError::InvalidParameter("SecretBinary must be valid base64.".into())
+            })?;
+            let bytes = Zeroizing::new(bytes);
+            if bytes.is_empty() || bytes.len() > MAX_SECRET_BYTES {
+                let why = if bytes.is_empty() {
+                    "Member must have length greater than or equal to 1"
+                } else {
+                    "Member must have length less than or equal to 65536"
+                };
+                return Err(EngineError::Validation(format!(
+                    "1 validation error detected: Value at 'secretBinary' failed to satisfy constraint: {why}"
+                )));
+            }
+            Ok(Some(NewValue { bytes, is_binary: true }))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The token that names a new version; raw clients must send one, as with AWS.
+fn require_token(token: &Option<String>) -> EngineResult<String> {
+    let token = token.as_deref().ok_or_else(|| {
+        EngineError::InvalidRequest(
+            "You must provide a ClientRequestToken value. We recommend a UUID-type value.".into(),
+        )
+    })?;
+    validate::version_token("clientRequestToken", token)?;
+    Ok(token.to_string())
+}
+
+/// Six random characters for the ARN suffix, as AWS appends.
+fn arn_suffix() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let bytes: [u8; 6] = crate::crypto::random_bytes();
+    // 256 is not a multiple of 62; the slight bias is harmless for a name suffix.
+    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+/// The engine: stateless apart from its database handle.
+#[derive(Clone)]
+pub struct Engine {
+    db: Db,
+}
+
+impl Engine {
+    /// An engine over `db`.
+    pub fn new(db: Db) -> Self {
+        Engine { db }
+    }
+
+    /// The database handle.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn aad<'a>(scope: &'a Scope, secret_id: &'a str, version_id: &'a str) -> VersionAad<'a> {
+        VersionAad { workspace_id: &scope.tenant.id, secret_id, version_id }
+    }
+
+    fn seal(scope: &Scope, secret_id: &str, version_id: &str, value: &NewValue, now: i64) -> VersionRow {
+        let sealed = scope.tenant.key.seal(&Self::aad(scope, secret_id, version_id), &value.bytes);
+        VersionRow {
+            secret_id: secret_id.to_string(),
+            version_id: version_id.to_string(),
+            workspace_id: scope.tenant.id.clone(),
+            sealed_value: sealed,
+            is_binary: value.is_binary,
+            created_at: now,
+            last_accessed_at: None,
+        }
+    }
+
+    /// Look a secret up by name, full ARN or partial ARN. Expired secrets are purged here.
+    async fn find(&self, scope: &Scope, secret_id: &str, now: i64) -> EngineResult<Option<SecretRow>> {
+        let lookup = match parse_arn(secret_id) {
+            Some(arn) => {
+                // An ARN of another region or account names nothing in this one.
+                if arn.region != scope.region || arn.account != scope.tenant.account_id {
+                    return Ok(None);
+                }
+                SecretLookup::Arn { arn: secret_id, tail: arn.tail }
+            }
+            None => SecretLookup::Name(secret_id),
+        };
+        let row = self.db.find_secret(&scope.tenant.id, &scope.region, &lookup).await?;
+        match row {
+            Some(r) if r.deletion_date.is_some_and(|d| d <= now) => {
+                self.db.purge_secret(&r.id).await?;
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
+
+    async fn load(&self, row: SecretRow) -> EngineResult<SecretState> {
+        let (versions, stages) = self.db.versions_and_stages(&row.id).await?;
+        let labels = stages.into_iter().map(|s| (s.stage, s.version_id)).collect();
+        Ok(SecretState { row, versions, labels })
+    }
+
+    /// Find and load, checking the caller's scope on the secret's name.
+    async fn state(&self, scope: &Scope, secret_id: &str, now: i64) -> EngineResult<SecretState> {
+        let row = self.find(scope, secret_id, now).await?.ok_or_else(not_found)?;
+        scope.access.check_name(&row.name)?;
+        self.load(row).await
+    }
+
+    /// Run a read-modify-write operation, retrying when another writer won the race.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> EngineResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = EngineResult<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(EngineError::Store(StoreError::Conflict)) if tries < MAX_RETRIES => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Decrypt one version and check it equals `value` (idempotent replays).
+    async fn same_value(&self, scope: &Scope, state: &SecretState, version_id: &str, value: &NewValue) -> EngineResult<bool> {
+        let Some(v) = self.db.version(&state.row.id, version_id).await? else {
+            return Ok(false);
+        };
+        let plain = scope
+            .tenant
+            .key
+            .open(&Self::aad(scope, &state.row.id, version_id), &v.sealed_value)
+            .map_err(|_| EngineError::Decryption)?;
+        Ok(v.is_binary == value.is_binary && crate::crypto::constant_time_eq(&plain, &value.bytes))
+    }
+
+    fn token_in_use(token: &str, arn: &str) -> EngineError {
+        EngineError::Exists(format!(
+            "You can't use ClientRequestToken {token} because that value is already in use for a version of secret {arn}."
+        ))
+    }
+
+    // ------------------------------------------------------------------ CreateSecret
+
+    /// CreateSecret.
+    pub async fn create_secret(&self, scope: &Scope, input: CreateSecretInput, now: i64) -> EngineResult<VersionOutput> {
+        let name = validate::required("name", &input.name)?.clone();
+        validate::secret_name(&name)?;
+        validate::opt_length("description", &input.description, 0, 2048)?;
+        validate::opt_length("kmsKeyId", &input.kms_key_id, 0, 2048)?;
+        let tags = input.tags.clone().unwrap_or_default();
+        validate::tags(&tags)?;
+        if input.add_replica_regions.as_ref().is_some_and(|r| !r.is_empty()) {
+            return Err(EngineError::InvalidRequest(
+                "Replication to other regions is not supported by this server yet.".into(),
+            ));
+        }
+        scope.access.check_name(&name)?;
+        let value = new_value(&input.secret_string, &input.secret_binary)?;
+        let token = match &value {
+            Some(_) => Some(require_token(&input.client_request_token)?),
+            None => {
+                if let Some(t) = &input.client_request_token {
+                    validate::version_token("clientRequestToken", t)?;
+                }
+                None
+            }
+        };
+        self.retrying(|| async {
+            if let Some(existing) = self.find(scope, &name, now).await? {
+                let state = self.load(existing).await?;
+                if state.row.deleted_at.is_some() {
+                    return Err(EngineError::InvalidRequest(
+                        "You can't create this secret because a secret with this name is already scheduled for deletion.".into(),
+                    ));
+                }
+                // A replay of the same create (same token, same value) succeeds unchanged.
+                if let (Some(token), Some(value)) = (&token, &value) {
+                    if state.has_version(token) {
+                        if self.same_value(scope, &state, token, value).await? {
+                            return Ok(VersionOutput {
+                                arn: state.row.arn.clone(),
+                                name: state.row.name.clone(),
+                                version_id: Some(token.clone()),
+                                version_stages: None,
+                            });
+                        }
+                        return Err(Self::token_in_use(token, &state.row.arn));
+                    }
+                }
+                return Err(EngineError::Exists(format!(
+                    "The operation failed because the secret {name} already exists."
+                )));
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let arn = format!(
+                "arn:aws:secretsmanager:{}:{}:secret:{}-{}",
+                scope.region,
+                scope.tenant.account_id,
+                name,
+                arn_suffix()
+            );
+            let row = SecretRow {
+                id: id.clone(),
+                workspace_id: scope.tenant.id.clone(),
+                region: scope.region.clone(),
+                name: name.clone(),
+                arn: arn.clone(),
+                description: input.description.clone(),
+                kms_key_id: input.kms_key_id.clone(),
+                secret_type: input.secret_type.clone(),
+                tags: serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into()),
+                resource_policy: None,
+                rotation: None,
+                created_at: now,
+                last_changed_at: now,
+                last_accessed_at: None,
+                deleted_at: None,
+                deletion_date: None,
+                revision: 0,
+            };
+            let version = match (&token, &value) {
+                (Some(t), Some(v)) => Some(Self::seal(scope, &id, t, v, now)),
+                _ => None,
+            };
+            let stages: Vec<StageRow> = version
+                .iter()
+                .map(|v| StageRow {
+                    secret_id: id.clone(),
+                    stage: AWSCURRENT.into(),
+                    version_id: v.version_id.clone(),
+                    workspace_id: scope.tenant.id.clone(),
+                })
+                .collect();
+            self.db.create_secret(&row, version.as_ref(), &stages).await?;
+            Ok(VersionOutput { arn, name: name.clone(), version_id: token.clone(), version_stages: None })
+        })
+        .await
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /// GetSecretValue.
+    pub async fn get_secret_value(&self, scope: &Scope, input: &GetSecretValueInput, now: i64) -> EngineResult<SecretValueOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        if let Some(v) = &input.version_id {
+            validate::version_token("versionId", v)?;
+        }
+        if let Some(s) = &input.version_stage {
+            validate::length("versionStage", s, 1, 256, false)?;
+        }
+        let state = self.state(scope, secret_id, now).await?;
+        state.refuse_if_deleted()?;
+        let version_id = match (&input.version_id, &input.version_stage) {
+            (Some(vid), stage) => {
+                if !state.has_version(vid) {
+                    return Err(EngineError::NotFound(format!(
+                        "Secrets Manager can't find the specified secret value for VersionId: {vid}"
+                    )));
+                }
+                if let Some(stage) = stage {
+                    if state.labels.get(stage) != Some(vid) {
+                        return Err(EngineError::InvalidRequest(
+                            "You provided a VersionStage that is not associated to the provided VersionId.".into(),
+                        ));
+                    }
+                }
+                vid.clone()
+            }
+            (None, stage) => {
+                let stage = stage.as_deref().unwrap_or(AWSCURRENT);
+                state.labels.get(stage).cloned().ok_or_else(|| {
+                    EngineError::NotFound(format!(
+                        "Secrets Manager can't find the specified secret value for staging label: {stage}"
+                    ))
+                })?
+            }
+        };
+        let version = self.db.version(&state.row.id, &version_id).await?.ok_or_else(not_found)?;
+        let plain = scope
+            .tenant
+            .key
+            .open(&Self::aad(scope, &state.row.id, &version_id), &version.sealed_value)
+            .map_err(|_| EngineError::Decryption)?;
+        // LastAccessedDate has day granularity in AWS; write it at most once a day.
+        let today = now - now.rem_euclid(DAY_MS);
+        if version.last_accessed_at != Some(today) || state.row.last_accessed_at != Some(today) {
+            self.db.touch_accessed(&state.row.id, &version_id, today).await?;
+        }
+        let (secret_string, secret_binary) = if version.is_binary {
+            (None, Some(Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*plain))))
+        } else {
+            let s = String::from_utf8(plain.to_vec()).map_err(|_| EngineError::Decryption)?;
+            (Some(Zeroizing::new(s)), None)
+        };
+        Ok(SecretValueOutput {
+            arn: state.row.arn.clone(),
+            name: state.row.name.clone(),
+            version_stages: labels::of_version(&state.labels, &version_id),
+            version_id,
+            secret_string,
+            secret_binary,
+            created_date: Timestamp(version.created_at),
+        })
+    }
+
+    fn describe(state: &SecretState) -> DescribeSecretOutput {
+        let rotation: Option<Rotation> = state.row.rotation.as_deref().and_then(|r| serde_json::from_str(r).ok());
+        let map = labels::by_version(&state.labels);
+        DescribeSecretOutput {
+            arn: state.row.arn.clone(),
+            name: state.row.name.clone(),
+            secret_type: state.row.secret_type.clone(),
+            description: state.row.description.clone(),
+            kms_key_id: state.row.kms_key_id.clone(),
+            rotation_enabled: rotation.as_ref().map(|r| r.enabled),
+            rotation_lambda_arn: rotation.as_ref().and_then(|r| r.lambda_arn.clone()),
+            rotation_rules: rotation.as_ref().and_then(|r| r.rules.clone()),
+            last_rotated_date: rotation.as_ref().and_then(|r| r.last_rotated).map(Timestamp),
+            last_changed_date: Timestamp(state.row.last_changed_at),
+            last_accessed_date: state.row.last_accessed_at.map(Timestamp),
+            deleted_date: state.row.deleted_at.map(Timestamp),
+            next_rotation_date: None,
+            tags: state.tags(),
+            version_ids_to_stages: if map.is_empty() { None } else { Some(map) },
+            secret_versions_to_stages: None,
+            created_date: Timestamp(state.row.created_at),
+        }
+    }
+
+    /// DescribeSecret (works on a secret scheduled for deletion, reporting DeletedDate).
+    pub async fn describe_secret(&self, scope: &Scope, input: &SecretIdInput, now: i64) -> EngineResult<DescribeSecretOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let state = self.state(scope, secret_id, now).await?;
+        Ok(Self::describe(&state))
+    }
+
+    /// ListSecretVersionIds (labelled versions, or all with IncludeDeprecated).
+    pub async fn list_secret_version_ids(&self, scope: &Scope, input: &ListSecretVersionIdsInput, now: i64) -> EngineResult<ListVersionsOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let limit = validate::max_results(input.max_results, 100, 100)? as usize;
+        let state = self.state(scope, secret_id, now).await?;
+        let include_deprecated = input.include_deprecated.unwrap_or(false);
+        // Newest first.
+        let mut all: Vec<VersionEntry> = state
+            .versions
+            .iter()
+            .rev()
+            .map(|v| VersionEntry {
+                version_id: v.version_id.clone(),
+                version_stages: labels::of_version(&state.labels, &v.version_id),
+                last_accessed_date: v.last_accessed_at.map(Timestamp),
+                created_date: Timestamp(v.created_at),
+            })
+            .filter(|e| include_deprecated || !e.version_stages.is_empty())
+            .collect();
+        let start = match &input.next_token {
+            Some(t) => {
+                let offset = list::decode_offset_token(t)?;
+                offset.min(all.len())
+            }
+            None => 0,
+        };
+        let end = (start + limit).min(all.len());
+        let next_token = (end < all.len()).then(|| list::encode_offset_token(end));
+        let versions = all.drain(start..end).collect();
+        Ok(ListVersionsOutput { versions, next_token, arn: state.row.arn.clone(), name: state.row.name.clone() })
+    }
+
+    // ------------------------------------------------------------------ writes
+
+    /// PutSecretValue.
+    pub async fn put_secret_value(&self, scope: &Scope, input: PutSecretValueInput, now: i64) -> EngineResult<VersionOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?.to_string();
+        if let Some(stages) = &input.version_stages {
+            validate::version_stages(stages)?;
+        }
+        if let Some(t) = &input.rotation_token {
+            validate::length("rotationToken", t, 36, 256, false)?;
+        }
+        let value = new_value(&input.secret_string, &input.secret_binary)?.ok_or_else(|| {
+            EngineError::InvalidRequest("You must provide either SecretString or SecretBinary.".into())
+        })?;
+        let token = require_token(&input.client_request_token)?;
+        self.retrying(|| async {
+            let state = self.state(scope, &secret_id, now).await?;
+            state.refuse_if_deleted()?;
+            if state.has_version(&token) {
+                if self.same_value(scope, &state, &token, &value).await? {
+                    return Ok(VersionOutput {
+                        arn: state.row.arn.clone(),
+                        name: state.row.name.clone(),
+                        version_stages: Some(labels::of_version(&state.labels, &token)),
+                        version_id: Some(token.clone()),
+                    });
+                }
+                return Err(Self::token_in_use(&token, &state.row.arn));
+            }
+            let mut labels = state.labels.clone();
+            labels::attach_new_version(&mut labels, &token, input.version_stages.as_deref());
+            let version = Self::seal(scope, &state.row.id, &token, &value, now);
+            let next = SecretState { row: state.next_row(now), versions: state.versions.clone(), labels };
+            self.db
+                .commit_secret(state.row.revision, &next.row, Some(&version), Some(&next.stage_rows()))
+                .await?;
+            Ok(VersionOutput {
+                arn: next.row.arn.clone(),
+                name: next.row.name.clone(),
+                version_stages: Some(labels::of_version(&next.labels, &token)),
+                version_id: Some(token.clone()),
+            })
+        })
+        .await
+    }
+
+    /// UpdateSecret: metadata, and a new AWSCURRENT version when a value is given.
+    pub async fn update_secret(&self, scope: &Scope, input: UpdateSecretInput, now: i64) -> EngineResult<VersionOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?.to_string();
+        validate::opt_length("description", &input.description, 0, 2048)?;
+        validate::opt_length("kmsKeyId", &input.kms_key_id, 0, 2048)?;
+        let value = new_value(&input.secret_string, &input.secret_binary)?;
+        let token = match &value {
+            Some(_) => Some(require_token(&input.client_request_token)?),
+            None => None,
+        };
+        self.retrying(|| async {
+            let state = self.state(scope, &secret_id, now).await?;
+            state.refuse_if_deleted()?;
+            let mut next = SecretState { row: state.next_row(now), versions: state.versions.clone(), labels: state.labels.clone() };
+            if input.description.is_some() {
+                next.row.description = input.description.clone();
+            }
+            if input.kms_key_id.is_some() {
+                next.row.kms_key_id = input.kms_key_id.clone();
+            }
+            if input.secret_type.is_some() {
+                next.row.secret_type = input.secret_type.clone();
+            }
+            let mut version = None;
+            if let (Some(token), Some(value)) = (&token, &value) {
+                if state.has_version(token) {
+                    if self.same_value(scope, &state, token, value).await? {
+                        return Ok(VersionOutput {
+                            arn: state.row.arn.clone(),
+                            name: state.row.name.clone(),
+                            version_id: Some(token.clone()),
+                            version_stages: None,
+                        });
+                    }
+                    return Err(Self::token_in_use(token, &state.row.arn));
+                }
+                labels::attach_new_version(&mut next.labels, token, None);
+                version = Some(Self::seal(scope, &state.row.id, token, value, now));
+            }
+            let stages = version.as_ref().map(|_| next.stage_rows());
+            self.db.commit_secret(state.row.revision, &next.row, version.as_ref(), stages.as_deref()).await?;
+            Ok(VersionOutput { arn: next.row.arn.clone(), name: next.row.name.clone(), version_id: token.clone(), version_stages: None })
+        })
+        .await
+    }
+
+    /// UpdateSecretVersionStage.
+    pub async fn update_secret_version_stage(&self, scope: &Scope, input: &UpdateSecretVersionStageInput, now: i64) -> EngineResult<ArnName> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let label = validate::required("versionStage", &input.version_stage)?;
+        validate::length("versionStage", label, 1, 256, false)?;
+        for (member, v) in [("removeFromVersionId", &input.remove_from_version_id), ("moveToVersionId", &input.move_to_version_id)] {
+            if let Some(v) = v {
+                validate::version_token(member, v)?;
+            }
+        }
+        self.retrying(|| async {
+            let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_deleted()?;
+            if let Some(to) = &input.move_to_version_id {
+                if !state.has_version(to) {
+                    return Err(EngineError::InvalidParameter(format!(
+                        "The version {to} doesn't exist for secret {}.", state.row.arn
+                    )));
+                }
+            }
+            let mut labels = state.labels.clone();
+            labels::update_stage(
+                &mut labels,
+                label,
+                input.remove_from_version_id.as_deref(),
+                input.move_to_version_id.as_deref(),
+            )?;
+            if labels != state.labels {
+                let next = SecretState { row: state.next_row(now), versions: state.versions.clone(), labels };
+                self.db.commit_secret(state.row.revision, &next.row, None, Some(&next.stage_rows())).await?;
+            }
+            Ok(state.arn_name())
+        })
+        .await
+    }
+
+    /// DeleteSecret: schedule with a recovery window, or delete at once.
+    pub async fn delete_secret(&self, scope: &Scope, input: &DeleteSecretInput, now: i64) -> EngineResult<DeleteSecretOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let force = input.force_delete_without_recovery.unwrap_or(false);
+        if force && input.recovery_window_in_days.is_some() {
+            return Err(EngineError::InvalidParameter(
+                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.".into(),
+            ));
+        }
+        let days = input.recovery_window_in_days.unwrap_or(30);
+        if !(7..=30).contains(&days) {
+            return Err(EngineError::InvalidParameter(
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).".into(),
+            ));
+        }
+        self.retrying(|| async {
+            let Some(row) = self.find(scope, secret_id, now).await? else {
+                // AWS answers a forced delete of a missing secret with success.
+                if force {
+                    scope.access.check_name(secret_id)?;
+                    let name = parse_arn(secret_id).map(|a| a.tail).unwrap_or(secret_id).to_string();
+                    let arn = if parse_arn(secret_id).is_some() {
+                        secret_id.to_string()
+                    } else {
+                        format!("arn:aws:secretsmanager:{}:{}:secret:{}", scope.region, scope.tenant.account_id, secret_id)
+                    };
+                    return Ok(DeleteSecretOutput { arn, name, deletion_date: Timestamp(now) });
+                }
+                return Err(not_found());
+            };
+            scope.access.check_name(&row.name)?;
+            if force {
+                self.db.purge_secret(&row.id).await?;
+                return Ok(DeleteSecretOutput { arn: row.arn, name: row.name, deletion_date: Timestamp(now) });
+            }
+            if row.deleted_at.is_some() {
+                return Err(EngineError::InvalidRequest(MARKED_FOR_DELETION.into()));
+            }
+            let deletion = now + days * DAY_MS;
+            let mut next = row.clone();
+            next.revision += 1;
+            next.deleted_at = Some(now);
+            next.deletion_date = Some(deletion);
+            self.db.commit_secret(row.revision, &next, None, None).await?;
+            Ok(DeleteSecretOutput { arn: row.arn, name: row.name, deletion_date: Timestamp(deletion) })
+        })
+        .await
+    }
+
+    /// RestoreSecret: cancel a scheduled deletion.
+    pub async fn restore_secret(&self, scope: &Scope, input: &SecretIdInput, now: i64) -> EngineResult<ArnName> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        self.retrying(|| async {
+            let state = self.state(scope, secret_id, now).await?;
+            if state.row.deleted_at.is_some() {
+                let mut next = state.row.clone();
+                next.revision += 1;
+                next.deleted_at = None;
+                next.deletion_date = None;
+                self.db.commit_secret(state.row.revision, &next, None, None).await?;
+            }
+            Ok(state.arn_name())
+        })
+        .await
+    }
+
+    /// TagResource: add or overwrite tags.
+    pub async fn tag_resource(&self, scope: &Scope, input: &TagResourceInput, now: i64) -> EngineResult<Empty> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let new_tags = validate::required("tags", &input.tags)?;
+        validate::tags(new_tags)?;
+        self.retrying(|| async {
+            let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_deleted()?;
+            let mut tags = state.tags();
+            for t in new_tags {
+                match tags.iter_mut().find(|e| e.key == t.key) {
+                    Some(e) => e.value = t.value.clone(),
+                    None => tags.push(t.clone()),
+                }
+            }
+            if tags.len() > 50 {
+                return Err(EngineError::LimitExceeded("The request failed because it would exceed the maximum of 50 tags on a secret.".into()));
+            }
+            let mut next = state.next_row(now);
+            next.tags = serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into());
+            self.db.commit_secret(state.row.revision, &next, None, None).await?;
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    /// UntagResource: remove tag keys; absent keys are fine.
+    pub async fn untag_resource(&self, scope: &Scope, input: &UntagResourceInput, now: i64) -> EngineResult<Empty> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let keys = validate::required("tagKeys", &input.tag_keys)?;
+        for k in keys {
+            validate::length("tagKeys.member", k, 1, 128, false)?;
+        }
+        self.retrying(|| async {
+            let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_deleted()?;
+            let mut tags = state.tags();
+            tags.retain(|t| !keys.contains(&t.key));
+            let mut next = state.next_row(now);
+            next.tags = serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into());
+            self.db.commit_secret(state.row.revision, &next, None, None).await?;
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    // ------------------------------------------------------------------ listing
+
+    /// ListSecrets with filters, sort and keyset pagination.
+    pub async fn list_secrets(&self, scope: &Scope, input: &ListSecretsInput, now: i64) -> EngineResult<ListSecretsOutput> {
+        let filters = input.filters.clone().unwrap_or_default();
+        validate::filters(&filters)?;
+        let limit = validate::max_results(input.max_results, 100, 100)? as usize;
+        let query = list::Query::new(
+            &filters,
+            input.sort_by.as_deref(),
+            input.sort_order.as_deref(),
+            input.include_planned_deletion.unwrap_or(false),
+        )?;
+        let (rows, next_token) = list::page(&self.db, scope, &query, input.next_token.as_deref(), limit, now).await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut stages: BTreeMap<String, Labels> = BTreeMap::new();
+        for s in self.db.stages_of(&ids).await? {
+            stages.entry(s.secret_id).or_default().insert(s.stage, s.version_id);
+        }
+        let secret_list = rows
+            .into_iter()
+            .map(|row| {
+                let labels = stages.remove(&row.id).unwrap_or_default();
+                let state = SecretState { row, versions: Vec::new(), labels };
+                let mut entry = Self::describe(&state);
+                entry.secret_versions_to_stages = entry.version_ids_to_stages.take();
+                entry
+            })
+            .collect();
+        Ok(ListSecretsOutput { secret_list, next_token })
+    }
+
+    /// BatchGetSecretValue: by id list (≤20) or by filters, with per-secret errors.
+    pub async fn batch_get_secret_value(&self, scope: &Scope, input: &BatchGetSecretValueInput, now: i64) -> EngineResult<BatchGetOutput> {
+        let mut secret_values = Vec::new();
+        let mut errors = Vec::new();
+        match (&input.secret_id_list, &input.filters) {
+            (Some(ids), None) => {
+                if input.max_results.is_some() {
+                    return Err(EngineError::InvalidParameter(
+                        "You can only use MaxResults with the Filters parameter.".into(),
+                    ));
+                }
+                if ids.is_empty() || ids.len() > 20 {
+                    validate::range("secretIdList", ids.len() as i64, 1, 20)?;
+                }
+                for id in ids {
+                    let one = GetSecretValueInput { secret_id: Some(id.clone()), ..Default::default() };
+                    match self.get_secret_value(scope, &one, now).await {
+                        Ok(v) => secret_values.push(v),
+                        Err(e @ (EngineError::Store(_) | EngineError::Decryption)) => return Err(e),
+                        Err(e) => errors.push(BatchError {
+                            secret_id: id.clone(),
+                            error_code: crate::protocol::error_code(&e).to_string(),
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+                Ok(BatchGetOutput { secret_values, next_token: None, errors })
+            }
+            (None, Some(filters)) => {
+                validate::filters(filters)?;
+                let limit = validate::max_results(input.max_results, 20, 20)? as usize;
+                let query = list::Query::new(filters, None, None, false)?;
+                let (rows, next_token) = list::page(&self.db, scope, &query, input.next_token.as_deref(), limit, now).await?;
+                for row in rows {
+                    let one = GetSecretValueInput { secret_id: Some(row.arn.clone()), ..Default::default() };
+                    match self.get_secret_value(scope, &one, now).await {
+                        Ok(v) => secret_values.push(v),
+                        Err(e @ (EngineError::Store(_) | EngineError::Decryption)) => return Err(e),
+                        Err(e) => errors.push(BatchError {
+                            secret_id: row.arn.clone(),
+                            error_code: crate::protocol::error_code(&e).to_string(),
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+                Ok(BatchGetOutput { secret_values, next_token, errors })
+            }
+            _ => Err(EngineError::InvalidParameter(
+                "Either 'SecretIdList' or 'Filters' must be provided, but not both.".into(),
+            )),
+        }
+    }
+
+    // ------------------------------------------------------------------ resource policies
+
+    fn policy_name(input: &PolicyInput) -> EngineResult<String> {
+        let name = input.policy_name.clone().unwrap_or_else(|| "default".into());
+        validate::length("policyName", &name, 1, 64, false)?;
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(EngineError::Validation(format!(
+                "1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9A-Za-z\\-\\_]+"
+            )));
+        }
+        Ok(name)
+    }
+
+    /// GetResourcePolicy.
+    pub async fn get_resource_policy(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<PolicyOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let name = Self::policy_name(input)?;
+        let state = self.state(scope, secret_id, now).await?;
+        state.refuse_if_deleted()?;
+        let policy = state.policies().remove(&name);
+        Ok(PolicyOutput {
+            arn: state.row.arn.clone(),
+            name: state.row.name.clone(),
+            policy_name: policy.as_ref().map(|_| name),
+            resource_policy: policy,
+        })
+    }
+
+    /// PutResourcePolicy: validate, honour BlockPublicPolicy, store.
+    pub async fn put_resource_policy(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<PolicyOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let doc = validate::required("resourcePolicy", &input.resource_policy)?;
+        validate::length("resourcePolicy", doc, 1, 20480, false)?;
+        let name = Self::policy_name(input)?;
+        let parsed = policy::validate_policy(doc).map_err(policy_error)?;
+        if input.block_public_policy.unwrap_or(false) && policy::grants_public_access(&parsed) {
+            return Err(EngineError::PublicPolicy(
+                "You can't block public access to this secret because the resource policy grants public access."
+                    .into(),
+            ));
+        }
+        self.retrying(|| async {
+            let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_deleted()?;
+            let mut policies = state.policies();
+            policies.insert(name.clone(), doc.clone());
+            let mut next = state.next_row(now);
+            next.resource_policy = serde_json::to_string(&policies).ok();
+            self.db.commit_secret(state.row.revision, &next, None, None).await?;
+            Ok(PolicyOutput { arn: next.arn, name: next.name, resource_policy: None, policy_name: Some(name.clone()) })
+        })
+        .await
+    }
+
+    /// DeleteResourcePolicy (absent policy is fine).
+    pub async fn delete_resource_policy(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<PolicyOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let name = Self::policy_name(input)?;
+        self.retrying(|| async {
+            let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_deleted()?;
+            let mut policies = state.policies();
+            if policies.remove(&name).is_some() {
+                let mut next = state.next_row(now);
+                next.resource_policy =
+                    if policies.is_empty() { None } else { serde_json::to_string(&policies).ok() };
+                self.db.commit_secret(state.row.revision, &next, None, None).await?;
+            }
+            Ok(PolicyOutput {
+                arn: state.row.arn.clone(),
+                name: state.row.name.clone(),
+                resource_policy: None,
+                policy_name: input.policy_name.clone(),
+            })
+        })
+        .await
+    }
+
+    /// ListResourcePolicies: `default` first, then alphabetical.
+    pub async fn list_resource_policies(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<ListPoliciesOutput> {
+        let secret_id = validate::secret_id(&input.secret_id)?;
+        let limit = validate::max_results(input.max_results, 100, 100)? as usize;
+        let state = self.state(scope, secret_id, now).await?;
+        state.refuse_if_deleted()?;
+        let mut names: Vec<String> = state.policies().into_keys().collect();
+        names.sort_by_key(|n| (n != "default", n.clone()));
+        let start = match &input.next_token {
+            Some(t) => list::decode_offset_token(t)?.min(names.len()),
+            None => 0,
+        };
+        let end = (start + limit).min(names.len());
+        Ok(ListPoliciesOutput {
+            next_token: (end < names.len()).then(|| list::encode_offset_token(end)),
+            resource_policies: names[start..end].iter().map(|n| PolicySummary { policy_name: n.clone() }).collect(),
+        })
+    }
+
+    /// ValidateResourcePolicy: syntax and the public-access check.
+    pub async fn validate_resource_policy(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<ValidatePolicyOutput> {
+        let doc = validate::required("resourcePolicy", &input.resource_policy)?;
+        validate::length("resourcePolicy", doc, 1, 20480, false)?;
+        if let Some(id) = &input.secret_id {
+            validate::length("secretId", id, 1, 2048, false)?;
+            self.state(scope, id, now).await?;
+        }
+        if let Err(e) = policy::validate_policy(doc) {
+            return Err(policy_error(e));
+        }
+        let (passed, findings) = policy::validate_for_api(doc);
+        Ok(ValidatePolicyOutput {
+            policy_validation_passed: passed,
+            validation_errors: findings
+                .into_iter()
+                .map(|(check_name, error_message)| ValidationErrorEntry { check_name, error_message })
+                .collect(),
+        })
+    }
+
+    /// Purge secrets whose recovery window has ended (run periodically).
+    pub async fn purge_expired(&self, now: i64) -> EngineResult<usize> {
+        let ids = self.db.expired_secrets(now, 500).await?;
+        for id in &ids {
+            self.db.purge_secret(id).await?;
+        }
+        Ok(ids.len())
+    }
+}
+
+fn policy_error(e: policy::PolicyError) -> EngineError {
+    match e {
+        policy::PolicyError::Malformed(m) => EngineError::MalformedPolicy(m),
+        policy::PolicyError::Public(m) => EngineError::PublicPolicy(m),
+    }
+}
+
+/// Rotation configuration as stored in `secrets.rotation`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Rotation {
+    /// RotationEnabled.
+    pub enabled: bool,
+    /// RotationLambdaARN.
+    pub lambda_arn: Option<String>,
+    /// RotationRules.
+    pub rules: Option<RotationRules>,
+    /// LastRotatedDate, epoch ms.
+    pub last_rotated: Option<i64>,
+}
+
+/// The parts of a Secrets Manager ARN we route on.
+pub struct ParsedArn<'a> {
+    /// Region field.
+    pub region: &'a str,
+    /// Account field.
+    pub account: &'a str,
+    /// Everything after `:secret:` (name, with or without the random suffix).
+    pub tail: &'a str,
+}
+
+/// Split `arn:aws:secretsmanager:<region>:<account>:secret:<tail>`; `None` if not an ARN.
+pub fn parse_arn(s: &str) -> Option<ParsedArn<'_>> {
+    let rest = s.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(6, ':');
+    let _partition = parts.next()?;
+    let service = parts.next()?;
+    let region = parts.next()?;
+    let account = parts.next()?;
+    let resource = parts.next()?;
+    let tail = parts.next()?;
+    if service != "secretsmanager" || resource != "secret" || tail.is_empty() {
+        return None;
+    }
+    Some(ParsedArn { region, account, tail })
+}

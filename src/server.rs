@@ -1,0 +1,191 @@
+//! The HTTP server: accept loop, limits, routing, request ids and graceful shutdown.
+//!
+//! `POST /` is the AWS endpoint; `/healthz` and `/readyz` are for orchestrators.
+
+use crate::protocol::{AwsError, Operation, Protocol};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Largest request body accepted. A 64 KiB binary secret is ~88 KiB in base64 JSON.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Most connections served at once; more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 4096;
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Shared state of a running server.
+pub struct App {
+    /// The AWS protocol front.
+    pub protocol: Protocol,
+}
+
+type Body = Full<Bytes>;
+
+fn response(status: StatusCode, content_type: &str, request_id: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(http::header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+fn aws_error(e: &AwsError, request_id: &str) -> Response<Body> {
+    let mut r = response(e.status, JSON_CONTENT_TYPE, request_id, e.body());
+    if let Ok(v) = HeaderValue::from_str(e.code) {
+        r.headers_mut().insert("x-amzn-errortype", v);
+    }
+    r
+}
+
+/// Route one request.
+pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = req.into_parts();
+    match (&parts.method, parts.uri.path()) {
+        (&Method::GET, "/healthz") => {
+            return response(StatusCode::OK, "application/json", &request_id, r#"{"status":"ok"}"#);
+        }
+        (&Method::GET, "/readyz") => {
+            return match app.protocol.engine.db().ping().await {
+                Ok(()) => response(StatusCode::OK, "application/json", &request_id, r#"{"status":"ready"}"#),
+                Err(_) => response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "application/json",
+                    &request_id,
+                    r#"{"status":"database unavailable"}"#,
+                ),
+            };
+        }
+        (&Method::POST, "/") => {}
+        _ => {
+            let e = AwsError {
+                code: "UnknownOperationException",
+                status: StatusCode::NOT_FOUND,
+                message: "No such endpoint.".into(),
+            };
+            return aws_error(&e, &request_id);
+        }
+    }
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let e = AwsError {
+                code: "RequestEntityTooLargeException",
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!("Request body exceeds {MAX_BODY_BYTES} bytes."),
+            };
+            return aws_error(&e, &request_id);
+        }
+    };
+    let now = SystemTime::now();
+    let started = std::time::Instant::now();
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let op = Operation::from_target(target);
+    let result = async {
+        let caller = app.protocol.authenticate(&parts.method, &parts.uri, &parts.headers, &body, now).await?;
+        let op = op.ok_or_else(|| AwsError::client("UnknownOperationException", ""))?;
+        let out = app.protocol.dispatch(op, &caller, &body, now).await?;
+        Ok::<_, AwsError>((caller, out))
+    }
+    .await;
+    let op_name = op.map(Operation::name).unwrap_or("Unknown");
+    match result {
+        Ok((caller, out)) => {
+            tracing::info!(
+                request_id = %request_id,
+                operation = op_name,
+                access_key_id = %caller.access_key_id,
+                workspace = %caller.scope.tenant.name,
+                status = 200,
+                micros = started.elapsed().as_micros() as u64,
+                "request"
+            );
+            response(StatusCode::OK, JSON_CONTENT_TYPE, &request_id, out)
+        }
+        Err(e) => {
+            tracing::info!(
+                request_id = %request_id,
+                operation = op_name,
+                status = e.status.as_u16(),
+                error = e.code,
+                micros = started.elapsed().as_micros() as u64,
+                "request"
+            );
+            aws_error(&e, &request_id)
+        }
+    }
+}
+
+/// Serve on `listener` until `shutdown` resolves, then drain open connections.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .max_buf_size(64 * 1024)
+        .header_read_timeout(Duration::from_secs(30))
+        .timer(hyper_util::rt::TokioTimer::new());
+    builder.http2().max_header_list_size(64 * 1024);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let (stream, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Running out of file descriptors is transient; back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(app, req).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(peer = %peer, error = %e, "connection closed with error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("connections still open after 10s; closing them");
+        }
+    }
+    Ok(())
+}

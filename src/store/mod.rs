@@ -1,0 +1,718 @@
+//! The store: SQL and nothing else.
+//!
+//! One codebase over two backends. `Db` is an enum over a PostgreSQL bb8 pool and an
+//! embedded SQLite database; the `with_read!`/`with_write!` macros expand the same
+//! diesel query body once per backend, so every query is written once.
+//!
+//! SQLite allows one writer at a time, and a deferred transaction that is upgraded to a
+//! write can fail at once with `SQLITE_BUSY` instead of waiting. So SQLite gets a single
+//! writer connection behind a mutex and a pool of readers (WAL lets them run beside it).
+//!
+//! The store knows rows, not AWS: staging-label rules, ARNs and errors live in `engine`.
+
+pub mod schema;
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::ManagerConfig;
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::sync::Arc;
+
+use schema::{access_keys, secret_versions, secrets, vault_meta, version_stages, workspaces};
+
+/// SQLite connection usable from async code.
+pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
+type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
+type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Errors of the storage layer. Messages carry no row contents.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key or an optimistic revision check failed: someone else wrote first.
+    #[error("conflicting write")]
+    Conflict,
+    /// The database answered with an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// No connection could be had.
+    #[error("database unavailable: {0}")]
+    Pool(String),
+    /// Migrations failed at start-up.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// The database URL is not one we understand.
+    #[error("unsupported database url (use sqlite://PATH or postgres://…)")]
+    BadUrl,
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Conflict,
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => StoreError::Conflict,
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> From<bb8::RunError<E>> for StoreError {
+    fn from(e: bb8::RunError<E>) -> Self {
+        StoreError::Pool(e.to_string())
+    }
+}
+
+/// Result alias for the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A workspace row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = workspaces)]
+pub struct WorkspaceRow {
+    /// Internal id (UUID).
+    pub id: String,
+    /// Unique human name, e.g. `default`.
+    pub name: String,
+    /// 12-digit AWS-style account id used in ARNs.
+    pub account_id: String,
+    /// The workspace key, wrapped by the master key.
+    pub wrapped_key: Vec<u8>,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+}
+
+/// An access-key row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = access_keys)]
+pub struct AccessKeyRow {
+    /// The AKID, e.g. `AKIA…`.
+    pub access_key_id: String,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// Secret access key sealed under the master key (AAD: the AKID).
+    pub sealed_secret: Vec<u8>,
+    /// `admin` | `write` | `read`.
+    pub role: String,
+    /// JSON array of secret-name prefixes; empty means all.
+    pub scopes: String,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+    /// Set when revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// A secret's metadata row.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = secrets, treat_none_as_null = true)]
+pub struct SecretRow {
+    /// Internal id (UUID).
+    pub id: String,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// AWS region from the credential scope.
+    pub region: String,
+    /// Secret name.
+    pub name: String,
+    /// Full ARN with the 6-character suffix.
+    pub arn: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// KmsKeyId as given by the client (stored, not used: our own keys encrypt).
+    pub kms_key_id: Option<String>,
+    /// The `Type` member.
+    pub secret_type: Option<String>,
+    /// JSON array of `{"Key","Value"}` in insertion order.
+    pub tags: String,
+    /// JSON resource policy text.
+    pub resource_policy: Option<String>,
+    /// JSON rotation configuration.
+    pub rotation: Option<String>,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+    /// Last change, epoch ms.
+    pub last_changed_at: i64,
+    /// Last read (day granularity), epoch ms.
+    pub last_accessed_at: Option<i64>,
+    /// When DeleteSecret scheduled deletion.
+    pub deleted_at: Option<i64>,
+    /// When the scheduled deletion happens.
+    pub deletion_date: Option<i64>,
+    /// Optimistic-concurrency counter, bumped by every write.
+    pub revision: i64,
+}
+
+/// A version row without its value.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = secret_versions)]
+pub struct VersionMetaRow {
+    /// The VersionId (the ClientRequestToken that created it).
+    pub version_id: String,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+    /// Last read, epoch ms.
+    pub last_accessed_at: Option<i64>,
+}
+
+/// A full version row, as inserted.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = secret_versions)]
+pub struct VersionRow {
+    /// Owning secret.
+    pub secret_id: String,
+    /// The VersionId.
+    pub version_id: String,
+    /// Owning workspace (denormalised for row-level security).
+    pub workspace_id: String,
+    /// AES-256-GCM sealed value.
+    pub sealed_value: Vec<u8>,
+    /// SecretBinary (true) or SecretString (false).
+    pub is_binary: bool,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+    /// Last read, epoch ms.
+    pub last_accessed_at: Option<i64>,
+}
+
+/// One staging label attached to one version.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = version_stages)]
+pub struct StageRow {
+    /// Owning secret.
+    pub secret_id: String,
+    /// The label, e.g. `AWSCURRENT`.
+    pub stage: String,
+    /// The version carrying it.
+    pub version_id: String,
+    /// Owning workspace.
+    pub workspace_id: String,
+}
+
+/// How a client named a secret.
+#[derive(Debug, Clone)]
+pub enum SecretLookup<'a> {
+    /// By exact name.
+    Name(&'a str),
+    /// By ARN: the full ARN, or a partial ARN whose tail is the bare name.
+    Arn {
+        /// The ARN as given.
+        arn: &'a str,
+        /// The part after `:secret:`.
+        tail: &'a str,
+    },
+}
+
+/// Order for ListSecrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// CreatedDate (AWS's default).
+    Created,
+    /// Name.
+    Name,
+    /// LastChangedDate.
+    LastChanged,
+    /// LastAccessedDate.
+    LastAccessed,
+}
+
+/// Where the previous ListSecrets page stopped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListCursor {
+    /// Sort value of the last row (numbers as decimal strings).
+    pub key: String,
+    /// Id of the last row, the tie breaker.
+    pub id: String,
+}
+
+/// The database: PostgreSQL pool or embedded SQLite.
+#[derive(Clone)]
+pub enum Db {
+    /// PostgreSQL through diesel-async and bb8.
+    Postgres(PgPool),
+    /// SQLite: one writer behind a mutex, a pool of WAL readers.
+    Sqlite {
+        /// Read-only work.
+        readers: SqlitePool,
+        /// The one connection that writes.
+        writer: Arc<tokio::sync::Mutex<SqliteConn>>,
+    },
+}
+
+/// Run `$body` with `$conn` bound to a connection fit for reads, once per backend.
+macro_rules! with_read {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            Db::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let $conn: &mut AsyncPgConnection = &mut guard;
+                $body
+            }
+            Db::Sqlite { readers, .. } => {
+                let mut guard = readers.get().await?;
+                let $conn: &mut SqliteConn = &mut guard;
+                $body
+            }
+        }
+    };
+}
+
+/// Run `$body` with `$conn` bound to a connection fit for writes, once per backend.
+macro_rules! with_write {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            Db::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let $conn: &mut AsyncPgConnection = &mut guard;
+                $body
+            }
+            Db::Sqlite { writer, .. } => {
+                let mut guard = writer.lock().await;
+                let $conn: &mut SqliteConn = &mut guard;
+                $body
+            }
+        }
+    };
+}
+
+/// Run `$body` inside a transaction on a write connection.
+macro_rules! in_transaction {
+    ($db:expr, $conn:ident => $body:expr) => {
+        with_write!($db, c => {
+            c.transaction::<_, StoreError, _>(async move |$conn| { $body }).await
+        })
+    };
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+impl Db {
+    /// Connect, run pending migrations, and return a ready pool.
+    ///
+    /// `url` is `sqlite://PATH` (or a bare path) or `postgres://…`.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::migrate_postgres(url).await?;
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let pool = bb8::Pool::builder()
+                .max_size(max_connections)
+                .connection_timeout(std::time::Duration::from_secs(5))
+                .build(manager)
+                .await
+                .map_err(|e| StoreError::Pool(e.to_string()))?;
+            Ok(Db::Postgres(pool))
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url).to_string();
+            if path.is_empty() {
+                return Err(StoreError::BadUrl);
+            }
+            let mut writer = open_sqlite(&path).await?;
+            let migrate_path = path.clone();
+            // The migration harness is synchronous; run it on a blocking thread.
+            tokio::task::spawn_blocking(move || -> StoreResult<()> {
+                let mut conn = diesel::SqliteConnection::establish(&migrate_path)?;
+                diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)?;
+                conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(|e| StoreError::Migration(e.to_string()))?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))??;
+            writer.batch_execute("PRAGMA optimize;").await?;
+            let mut config = ManagerConfig::<SqliteConn>::default();
+            config.custom_setup = Box::new(|url| {
+                let url = url.to_string();
+                Box::pin(async move {
+                    let mut conn = SqliteConn::establish(&url).await?;
+                    conn.batch_execute(SQLITE_PRAGMAS)
+                        .await
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                    Ok(conn)
+                })
+            });
+            let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+            let readers = bb8::Pool::builder()
+                .max_size(max_connections)
+                .build(manager)
+                .await
+                .map_err(|e| StoreError::Pool(e.to_string()))?;
+            Ok(Db::Sqlite { readers, writer: Arc::new(tokio::sync::Mutex::new(writer)) })
+        }
+    }
+
+    async fn migrate_postgres(url: &str) -> StoreResult<()> {
+        let conn = AsyncPgConnection::establish(url).await?;
+        // The harness blocks; keep it off the async workers.
+        tokio::task::spawn_blocking(move || -> StoreResult<()> {
+            let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
+            harness
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Migration(e.to_string()))?
+    }
+
+    /// True for the embedded SQLite backend.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Db::Sqlite { .. })
+    }
+
+    /// Cheap liveness probe for `/readyz`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        with_read!(self, conn => {
+            conn.batch_execute("SELECT 1").await?;
+            Ok(())
+        })
+    }
+
+    // ----- meta -----
+
+    /// Read a meta value.
+    pub async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        with_read!(self, conn => {
+            Ok(vault_meta::table
+                .filter(vault_meta::meta_key.eq(key))
+                .select(vault_meta::meta_value)
+                .first::<String>(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    /// Insert a meta value if absent; returns the value now stored.
+    pub async fn meta_insert_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
+        let inserted = with_write!(self, conn => {
+            diesel::insert_into(vault_meta::table)
+                .values((vault_meta::meta_key.eq(key), vault_meta::meta_value.eq(value)))
+                .execute(conn)
+                .await
+        });
+        match inserted.map_err(StoreError::from) {
+            Ok(_) | Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e),
+        }
+        self.meta(key).await?.ok_or(StoreError::Conflict)
+    }
+
+    // ----- workspaces and keys -----
+
+    /// Insert a workspace.
+    pub async fn insert_workspace(&self, row: &WorkspaceRow) -> StoreResult<()> {
+        with_write!(self, conn => {
+            diesel::insert_into(workspaces::table).values(row).execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    /// Find a workspace by id.
+    pub async fn workspace(&self, id: &str) -> StoreResult<Option<WorkspaceRow>> {
+        with_read!(self, conn => {
+            Ok(workspaces::table
+                .filter(workspaces::id.eq(id))
+                .select(WorkspaceRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    /// Find a workspace by name.
+    pub async fn workspace_by_name(&self, name: &str) -> StoreResult<Option<WorkspaceRow>> {
+        with_read!(self, conn => {
+            Ok(workspaces::table
+                .filter(workspaces::name.eq(name))
+                .select(WorkspaceRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    /// Insert an access key.
+    pub async fn insert_access_key(&self, row: &AccessKeyRow) -> StoreResult<()> {
+        with_write!(self, conn => {
+            diesel::insert_into(access_keys::table).values(row).execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    /// Find an access key by AKID.
+    pub async fn access_key(&self, akid: &str) -> StoreResult<Option<AccessKeyRow>> {
+        with_read!(self, conn => {
+            Ok(access_keys::table
+                .filter(access_keys::access_key_id.eq(akid))
+                .select(AccessKeyRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    // ----- secrets -----
+
+    /// Find a secret by name, full ARN or partial ARN within one workspace and region.
+    pub async fn find_secret(
+        &self,
+        workspace_id: &str,
+        region: &str,
+        lookup: &SecretLookup<'_>,
+    ) -> StoreResult<Option<SecretRow>> {
+        with_read!(self, conn => {
+            let base = secrets::table
+                .filter(secrets::workspace_id.eq(workspace_id))
+                .filter(secrets::region.eq(region));
+            match lookup {
+                SecretLookup::Name(name) => Ok(base
+                    .filter(secrets::name.eq(*name))
+                    .select(SecretRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?),
+                SecretLookup::Arn { arn, tail } => {
+                    // An exact ARN wins over a partial one whose tail happens to be a name.
+                    let exact = base
+                        .filter(secrets::arn.eq(*arn))
+                        .select(SecretRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    if exact.is_some() {
+                        return Ok(exact);
+                    }
+                    Ok(base
+                        .filter(secrets::name.eq(*tail))
+                        .select(SecretRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?)
+                }
+            }
+        })
+    }
+
+    /// Versions (without values) and staging labels of one secret.
+    pub async fn versions_and_stages(
+        &self,
+        secret_id: &str,
+    ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)> {
+        with_read!(self, conn => {
+            let versions = secret_versions::table
+                .filter(secret_versions::secret_id.eq(secret_id))
+                .order((secret_versions::created_at.asc(), secret_versions::version_id.asc()))
+                .select(VersionMetaRow::as_select())
+                .load(conn)
+                .await?;
+            let stages = version_stages::table
+                .filter(version_stages::secret_id.eq(secret_id))
+                .order(version_stages::stage.asc())
+                .select(StageRow::as_select())
+                .load(conn)
+                .await?;
+            Ok((versions, stages))
+        })
+    }
+
+    /// Staging labels of many secrets at once (ListSecrets' SecretVersionsToStages).
+    pub async fn stages_of(&self, secret_ids: &[String]) -> StoreResult<Vec<StageRow>> {
+        if secret_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        with_read!(self, conn => {
+            Ok(version_stages::table
+                .filter(version_stages::secret_id.eq_any(secret_ids))
+                .order((version_stages::secret_id.asc(), version_stages::stage.asc()))
+                .select(StageRow::as_select())
+                .load(conn)
+                .await?)
+        })
+    }
+
+    /// One version with its sealed value.
+    pub async fn version(&self, secret_id: &str, version_id: &str) -> StoreResult<Option<VersionRow>> {
+        with_read!(self, conn => {
+            Ok(secret_versions::table
+                .filter(secret_versions::secret_id.eq(secret_id))
+                .filter(secret_versions::version_id.eq(version_id))
+                .select(VersionRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    /// Insert a new secret with its optional first version and labels, atomically.
+    /// A name already taken in the workspace and region is `Conflict`.
+    pub async fn create_secret(
+        &self,
+        secret: &SecretRow,
+        version: Option<&VersionRow>,
+        stages: &[StageRow],
+    ) -> StoreResult<()> {
+        in_transaction!(self, conn => {
+            diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
+            if let Some(v) = version {
+                diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
+            }
+            for s in stages {
+                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Write a changed secret atomically, if nobody wrote since `expected_revision`.
+    ///
+    /// `secret.revision` must already be `expected_revision + 1`. When `stages` is given it
+    /// replaces every label of the secret.
+    pub async fn commit_secret(
+        &self,
+        expected_revision: i64,
+        secret: &SecretRow,
+        version: Option<&VersionRow>,
+        stages: Option<&[StageRow]>,
+    ) -> StoreResult<()> {
+        in_transaction!(self, conn => {
+            let updated = diesel::update(
+                secrets::table
+                    .filter(secrets::id.eq(&secret.id))
+                    .filter(secrets::revision.eq(expected_revision)),
+            )
+            .set(secret)
+            .execute(conn)
+            .await?;
+            if updated != 1 {
+                return Err(StoreError::Conflict);
+            }
+            if let Some(v) = version {
+                diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
+            }
+            if let Some(stages) = stages {
+                diesel::delete(version_stages::table.filter(version_stages::secret_id.eq(&secret.id)))
+                    .execute(conn)
+                    .await?;
+                for s in stages {
+                    diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Delete a secret, its versions and labels for good.
+    pub async fn purge_secret(&self, secret_id: &str) -> StoreResult<()> {
+        in_transaction!(self, conn => {
+            diesel::delete(version_stages::table.filter(version_stages::secret_id.eq(secret_id)))
+                .execute(conn)
+                .await?;
+            diesel::delete(secret_versions::table.filter(secret_versions::secret_id.eq(secret_id)))
+                .execute(conn)
+                .await?;
+            diesel::delete(secrets::table.filter(secrets::id.eq(secret_id))).execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    /// Ids of secrets whose recovery window ended before `now_ms`.
+    pub async fn expired_secrets(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<String>> {
+        with_read!(self, conn => {
+            Ok(secrets::table
+                .filter(secrets::deletion_date.le(now_ms))
+                .select(secrets::id)
+                .limit(limit)
+                .load(conn)
+                .await?)
+        })
+    }
+
+    /// Record a read (callers rate-limit this to once a day per row).
+    pub async fn touch_accessed(&self, secret_id: &str, version_id: &str, day_ms: i64) -> StoreResult<()> {
+        in_transaction!(self, conn => {
+            diesel::update(secrets::table.filter(secrets::id.eq(secret_id)))
+                .set(secrets::last_accessed_at.eq(day_ms))
+                .execute(conn)
+                .await?;
+            diesel::update(
+                secret_versions::table
+                    .filter(secret_versions::secret_id.eq(secret_id))
+                    .filter(secret_versions::version_id.eq(version_id)),
+            )
+            .set(secret_versions::last_accessed_at.eq(day_ms))
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// One page of a workspace's secrets in one region, in keyset order.
+    ///
+    /// Rows strictly after `after` in the chosen order are returned, at most `limit`.
+    pub async fn list_secrets(
+        &self,
+        workspace_id: &str,
+        region: &str,
+        include_deleted: bool,
+        sort: SortKey,
+        descending: bool,
+        after: Option<&ListCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<SecretRow>> {
+        with_read!(self, conn => {
+            let mut q = secrets::table
+                .filter(secrets::workspace_id.eq(workspace_id))
+                .filter(secrets::region.eq(region))
+                .select(SecretRow::as_select())
+                .limit(limit)
+                .into_boxed();
+            if !include_deleted {
+                q = q.filter(secrets::deleted_at.is_null());
+            }
+            // Keyset pagination: (sort value, id) strictly after the cursor.
+            macro_rules! keyset {
+                ($col:expr, $val:expr) => {{
+                    if let Some(c) = after {
+                        let v = $val(c);
+                        q = if descending {
+                            q.filter($col.lt(v.clone()).or($col.eq(v).and(secrets::id.lt(c.id.clone()))))
+                        } else {
+                            q.filter($col.gt(v.clone()).or($col.eq(v).and(secrets::id.gt(c.id.clone()))))
+                        };
+                    }
+                    q = if descending {
+                        q.order(($col.desc(), secrets::id.desc()))
+                    } else {
+                        q.order(($col.asc(), secrets::id.asc()))
+                    };
+                }};
+            }
+            let num = |c: &ListCursor| c.key.parse::<i64>().unwrap_or(0);
+            match sort {
+                SortKey::Created => keyset!(secrets::created_at, num),
+                SortKey::LastChanged => keyset!(secrets::last_changed_at, num),
+                SortKey::Name => keyset!(secrets::name, |c: &ListCursor| c.key.clone()),
+                SortKey::LastAccessed => {
+                    // NULL (never read) sorts as 0 so the keyset stays total.
+                    keyset!(diesel::dsl::sql::<diesel::sql_types::BigInt>("COALESCE(last_accessed_at, 0)"), num)
+                }
+            }
+            Ok(q.load(conn).await?)
+        })
+    }
+}
+
+async fn open_sqlite(path: &str) -> StoreResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(path).await?;
+    conn.batch_execute(SQLITE_PRAGMAS).await?;
+    Ok(conn)
+}
+
+impl From<diesel::ConnectionError> for StoreError {
+    fn from(e: diesel::ConnectionError) -> Self {
+        StoreError::Pool(e.to_string())
+    }
+}
