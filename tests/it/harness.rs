@@ -1,0 +1,225 @@
+//! Starts the real `ragnos-vault` binary on a free port against SQLite or a freshly
+//! created PostgreSQL database, and hands out clients for it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// The root key every test server is provisioned with.
+pub const ROOT_AKID: &str = "AKIATESTROOT00000001";
+/// Its secret.
+pub const ROOT_SECRET: &str = "test-root-secret-key-0000000000000000000";
+/// The default workspace's account id.
+pub const ACCOUNT_ID: &str = "111122223333";
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in the server's data dir.
+    Sqlite,
+    /// A fresh database on the local PostgreSQL.
+    Postgres,
+}
+
+/// Base URL of the PostgreSQL server used for tests (its maintenance database).
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+}
+
+/// Run `psql` against the maintenance database; returns false if PostgreSQL is unreachable.
+fn psql(url: &str, sql: &str) -> bool {
+    Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Is PostgreSQL reachable? Outside CI a missing server skips PostgreSQL tests loudly;
+/// under `CI=true` it is a failure.
+pub fn postgres_available() -> bool {
+    let ok = psql(&pg_admin_url(), "SELECT 1");
+    if !ok {
+        assert!(!in_ci(), "PostgreSQL is required under CI=true but {} is unreachable", pg_admin_url());
+        eprintln!("SKIPPED: PostgreSQL tests (no server at {})", pg_admin_url());
+    }
+    ok
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A running server process; killed (and its database dropped) on drop.
+pub struct TestServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    /// Data directory (SQLite file, master key).
+    pub data_dir: tempfile::TempDir,
+    /// The database URL the server uses.
+    pub database_url: String,
+    /// The backend.
+    pub backend: Backend,
+    pg_db: Option<String>,
+    /// Captured stderr (JSON logs) file path.
+    pub log_path: std::path::PathBuf,
+}
+
+impl TestServer {
+    /// Start a server on `backend`; `None` if PostgreSQL was asked for but is unavailable.
+    pub fn start(backend: Backend) -> Option<TestServer> {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let (database_url, pg_db) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", data_dir.path().join("vault.db").display()), None),
+            Backend::Postgres => {
+                if !postgres_available() {
+                    return None;
+                }
+                let name = format!(
+                    "ragnos_it_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    uuid::Uuid::new_v4().simple()
+                );
+                assert!(psql(&pg_admin_url(), &format!("CREATE DATABASE {name}")), "create database {name}");
+                let base = pg_admin_url();
+                let url = match base.rfind('/') {
+                    Some(i) => format!("{}/{name}", &base[..i]),
+                    None => panic!("bad TEST_POSTGRES_URL"),
+                };
+                (url, Some(name))
+            }
+        };
+        let server = Self::spawn(data_dir, database_url, backend, pg_db);
+        Some(server)
+    }
+
+    fn spawn(data_dir: tempfile::TempDir, database_url: String, backend: Backend, pg_db: Option<String>) -> TestServer {
+        let log_path = data_dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ragnos-vault"))
+            .args(["server", "--listen", "127.0.0.1:0"])
+            .env("RAGNOS_DATA_DIR", data_dir.path())
+            .env("DATABASE_URL", &database_url)
+            .env("RAGNOS_ROOT_ACCESS_KEY_ID", ROOT_AKID)
+            .env("RAGNOS_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .env("RAGNOS_ROOT_ACCOUNT_ID", ACCOUNT_ID)
+            .env("RAGNOS_LOG", "debug")
+            .env_remove("VAULT_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn ragnos-vault");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut endpoint = None;
+        for line in lines.by_ref() {
+            let line = line.expect("read stdout");
+            if let Some(url) = line.strip_prefix("ragnos-vault listening on ") {
+                endpoint = Some(url.trim().to_string());
+                break;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let endpoint = endpoint.unwrap_or_else(|| {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("server did not start; log:\n{log}")
+        });
+        TestServer { child, endpoint, data_dir, database_url, backend, pg_db, log_path }
+    }
+
+    /// Stop this process (SIGKILL) and start a new one on the same data.
+    pub fn restart(mut self) -> TestServer {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
+        let pg_db = self.pg_db.take();
+        Self::spawn(data_dir, self.database_url.clone(), self.backend, pg_db)
+    }
+
+    /// Run the binary's `admin` subcommand against this server's storage; returns stdout JSON.
+    pub fn admin(&self, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_ragnos-vault"))
+            .arg("admin")
+            .args(args)
+            .env("RAGNOS_DATA_DIR", self.data_dir.path())
+            .env("DATABASE_URL", &self.database_url)
+            .env_remove("VAULT_MASTER_KEY")
+            .output()
+            .expect("run admin");
+        assert!(out.status.success(), "admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("admin prints JSON")
+    }
+
+    /// Create a workspace and an access key in it; returns (akid, secret, account id).
+    pub fn new_workspace_key(&self, role: &str, scopes: &[&str]) -> (String, String, String) {
+        let name = format!("ws{}", uuid::Uuid::new_v4().simple());
+        self.admin(&["workspace", "create", &name]);
+        self.new_key(&name, role, scopes)
+    }
+
+    /// Mint a key in an existing workspace.
+    pub fn new_key(&self, workspace: &str, role: &str, scopes: &[&str]) -> (String, String, String) {
+        let mut args = vec!["access-key", "create", "--workspace", workspace, "--role", role];
+        for s in scopes {
+            args.push("--scope");
+            args.push(s);
+        }
+        let v = self.admin(&args);
+        (
+            v["access_key_id"].as_str().expect("akid").to_string(),
+            v["secret_access_key"].as_str().expect("secret").to_string(),
+            v["account_id"].as_str().expect("account").to_string(),
+        )
+    }
+
+    /// The server's captured logs.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(db) = &self.pg_db {
+            psql(&pg_admin_url(), &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+        }
+    }
+}
+
+/// An official Rust SDK client for `server` with the given key.
+pub fn sdk_client(endpoint: &str, akid: &str, secret: &str, region: &str) -> aws_sdk_secretsmanager::Client {
+    let creds = aws_credential_types::Credentials::new(akid, secret, None, None, "test");
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new(region.to_string()))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_sdk_secretsmanager::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(20))
+                .build(),
+        )
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+/// The root client in us-east-1.
+pub fn root_client(server: &TestServer) -> aws_sdk_secretsmanager::Client {
+    sdk_client(&server.endpoint, ROOT_AKID, ROOT_SECRET, "us-east-1")
+}
+
+/// A unique secret name for one test.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}

@@ -1,0 +1,28 @@
+//! Integration tests: the real `ragnos-vault` binary driven by the official Rust SDK and by
+//! raw signed requests, on SQLite and on a fresh PostgreSQL database.
+
+mod at_rest;
+mod harness;
+mod raw;
+mod rejections;
+mod sdk;
+
+/// Define one `#[tokio::test]` per backend for an `async fn(&TestServer)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            use $crate::harness::{Backend, TestServer};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let server = TestServer::start(Backend::Sqlite).expect("sqlite server");
+                super::$name(&server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(server) = TestServer::start(Backend::Postgres) else { return };
+                super::$name(&server).await;
+            }
+        }
+    };
+}
