@@ -121,11 +121,16 @@ fn filter_matches(key: &str, values: &[String], row: &SecretRow, tags: &[Tag]) -
             "tag-value" => tags.iter().any(|t| t.value.starts_with(prefix)),
             "primary-region" => row.region.starts_with(prefix),
             "owning-service" => false,
-            // `all`: every word of the value must prefix-match some attribute.
+            // `all`: every word of the value must prefix-match a word of some attribute
+            // (attributes are split on anything that is not a letter or digit).
             "all" => prefix.split_whitespace().all(|word| {
-                starts_with_ci(&row.name, word)
-                    || row.description.as_deref().is_some_and(|d| starts_with_ci(d, word))
-                    || tags.iter().any(|t| starts_with_ci(&t.key, word) || starts_with_ci(&t.value, word))
+                let hit = |attr: &str| {
+                    starts_with_ci(attr, word)
+                        || attr.split(|c: char| !c.is_alphanumeric()).any(|w| starts_with_ci(w, word))
+                };
+                hit(&row.name)
+                    || row.description.as_deref().is_some_and(hit)
+                    || tags.iter().any(|t| hit(&t.key) || hit(&t.value))
             }),
             _ => false,
         }
@@ -260,6 +265,9 @@ mod tests {
         assert!(q("tag-value", &["Pay"]).matches(&row("x", None), &tags));
         assert!(!q("tag-value", &["pay"]).matches(&row("x", None), &tags));
         assert!(q("all", &["payments"]).matches(&row("x", None), &tags));
+        assert!(q("all", &["CACHE"]).matches(&row("app/Gamma-cache", None), &[]));
+        assert!(q("all", &["token"]).matches(&row("x", Some("gamma cache token")), &[]));
+        assert!(!q("all", &["oken"]).matches(&row("x", Some("gamma cache token")), &[]));
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! ASCII punctuation marks, and (only with IncludeSpace) the space. Every draw
 //! is uniform (rejection sampling, no modulo bias). With RequireEachIncludedType
 //! one character of each included class is placed first, then the whole password
-//! is shuffled (Fisher–Yates) so those characters sit at uniform positions. The
-//! space is never a required type: the model's documentation lists only letters,
-//! numbers and punctuation.
+//! is shuffled (Fisher–Yates) so those characters sit at uniform positions. With
+//! IncludeSpace the space counts as an included type too, as the service behaves
+//! (a short password with IncludeSpace and RequireEachIncludedType contains a space).
 
 use zeroize::Zeroizing;
 
@@ -91,12 +91,12 @@ pub fn generate_password(spec: &PasswordSpec) -> Result<Zeroizing<String>, Passw
         allowed(UPPERCASE, !spec.exclude_uppercase),
         allowed(DIGITS, !spec.exclude_numbers),
         allowed(PUNCTUATION, !spec.exclude_punctuation),
+        allowed(b" ", spec.include_space),
     ]
     .into_iter()
     .filter(|class| !class.is_empty())
     .collect();
-    let mut pool: Vec<u8> = required.concat();
-    pool.extend(allowed(b" ", spec.include_space));
+    let pool: Vec<u8> = required.concat();
     if pool.is_empty() {
         return Err(invalid("The password can't be generated because every character type or character is excluded.".into()));
     }
@@ -243,9 +243,15 @@ mod tests {
         let all: String = draws(&s, 50).concat();
         assert!(all.bytes().all(|c| c.is_ascii_digit() || c == b' '));
         assert!(all.contains(' '), "space never drawn in 10,000 characters");
-        // Space is allowed, never required: a one-character password is just a digit or space.
+        // Space is a required type when included: two types need two characters.
         let one = spec(|x| *x = PasswordSpec { length: 1, ..s.clone() });
-        assert_eq!(generate_password(&one).unwrap().len(), 1);
+        assert!(generate_password(&one).is_err());
+        let two = spec(|x| *x = PasswordSpec { length: 2, ..s.clone() });
+        for _ in 0..50 {
+            assert!(generate_password(&two).unwrap().contains(' '));
+        }
+        let free = spec(|x| *x = PasswordSpec { length: 1, require_each_included_type: false, ..s.clone() });
+        assert_eq!(generate_password(&free).unwrap().len(), 1);
     }
 
     #[test]
