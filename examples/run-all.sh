@@ -43,6 +43,13 @@ run "python boto3" "$PYTHON" "$here/python/boto3_example.py"
 run "python aws-secretsmanager-caching" "$PYTHON" "$here/python/caching_example.py"
 run "node @aws-sdk/client-secrets-manager" node "$here/node/example.mjs"
 run "aws CLI" bash "$here/cli/example.sh"
+# Built by `cargo test --all-targets` (or `cargo build --example rust_sdk`).
+rust_example="$here/../target/debug/examples/rust_sdk"
+if [ -x "$rust_example" ]; then
+    run "rust aws-sdk-secretsmanager" "$rust_example"
+else
+    echo "=== rust aws-sdk-secretsmanager: SKIPPED (build it with: cargo build --example rust_sdk)"
+fi
 
 if [ "$failed" -ne 0 ]; then
     echo "run-all: failed: ${failures[*]}" >&2
