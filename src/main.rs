@@ -112,16 +112,25 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("binding {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let engine = Engine::new(db.clone());
-    let keyring = Arc::new(Keyring::new(db, master));
-    let app = Arc::new(App { protocol: Protocol { engine: engine.clone(), keyring } });
-    // Secrets whose recovery window ended are purged in the background (reads purge lazily too).
+    let keyring = Arc::new(Keyring::new(db.clone(), master));
+    let audit = ragnos_vault::audit::AuditWriter::start(db.clone());
+    let app = Arc::new(App { protocol: Protocol { engine: engine.clone(), keyring, audit } });
+    // Background upkeep: purge secrets whose recovery window ended (reads purge lazily
+    // too), and keep the next months' audit partitions created ahead of time.
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut rounds: u64 = 0;
         loop {
             tick.tick().await;
             if let Err(e) = engine.purge_expired(bootstrap::now_ms()).await {
                 tracing::warn!(error = %e, "purging expired secrets failed");
             }
+            if rounds % (24 * 60) == 0 {
+                if let Err(e) = engine.db().ensure_audit_partitions(3).await {
+                    tracing::warn!(error = %e, "creating audit partitions failed");
+                }
+            }
+            rounds += 1;
         }
     });
     println!("ragnos-vault listening on http://{addr}");

@@ -2,7 +2,7 @@
 //!
 //! `POST /` is the AWS endpoint; `/healthz` and `/readyz` are for orchestrators.
 
-use crate::protocol::{AwsError, Operation, Protocol};
+use crate::protocol::{AwsError, Protocol};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -52,7 +52,7 @@ fn aws_error(e: &AwsError, request_id: &str) -> Response<Body> {
 }
 
 /// Route one request.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: Option<SocketAddr>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
     match (&parts.method, parts.uri.path()) {
@@ -91,43 +91,24 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
             return aws_error(&e, &request_id);
         }
     };
-    let now = SystemTime::now();
     let started = std::time::Instant::now();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let op = Operation::from_target(target);
-    let result = async {
-        let caller = app.protocol.authenticate(&parts.method, &parts.uri, &parts.headers, &body, now).await?;
-        let op = op.ok_or_else(|| AwsError::client("UnknownOperationException", ""))?;
-        let out = app.protocol.dispatch(op, &caller, &body, now).await?;
-        Ok::<_, AwsError>((caller, out))
-    }
-    .await;
-    let op_name = op.map(Operation::name).unwrap_or("Unknown");
-    match result {
-        Ok((caller, out)) => {
-            tracing::info!(
-                request_id = %request_id,
-                operation = op_name,
-                access_key_id = %caller.access_key_id,
-                workspace = %caller.scope.tenant.name,
-                status = 200,
-                micros = started.elapsed().as_micros() as u64,
-                "request"
-            );
-            response(StatusCode::OK, JSON_CONTENT_TYPE, &request_id, out)
-        }
-        Err(e) => {
-            tracing::info!(
-                request_id = %request_id,
-                operation = op_name,
-                status = e.status.as_u16(),
-                error = e.code,
-                micros = started.elapsed().as_micros() as u64,
-                "request"
-            );
-            aws_error(&e, &request_id)
+    let out = app.protocol.handle(&parts, &body, &request_id, peer, SystemTime::now()).await;
+    tracing::info!(
+        request_id = %request_id,
+        operation = out.operation,
+        workspace = out.workspace.as_deref().unwrap_or(""),
+        status = out.status.as_u16(),
+        error = out.error_code.unwrap_or(""),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    let mut r = response(out.status, JSON_CONTENT_TYPE, &request_id, out.body);
+    if let Some(code) = out.error_code {
+        if let Ok(v) = HeaderValue::from_str(code) {
+            r.headers_mut().insert("x-amzn-errortype", v);
         }
     }
+    r
 }
 
 /// Serve on `listener` until `shutdown` resolves, then drain open connections.
@@ -169,7 +150,7 @@ pub async fn run(
         let app = app.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(app, req).await) }
+            async move { Ok::<_, std::convert::Infallible>(handle(app, req, Some(peer)).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);

@@ -101,6 +101,9 @@ pub struct Scope {
     pub region: String,
     /// What the caller may do.
     pub access: Access,
+    /// The request's audit row, committed with any mutation it makes (`None` for the
+    /// server's own maintenance work).
+    pub audit: Option<crate::audit::AuditContext>,
 }
 
 /// A loaded secret: its row and its staging labels.
@@ -270,7 +273,7 @@ impl Engine {
         let row = self.db.find_secret(&scope.tenant.id, &scope.region, &lookup).await?;
         match row {
             Some(r) if r.deletion_date.is_some_and(|d| d <= now) => {
-                self.db.purge_secret(&r.id).await?;
+                self.db.purge_secret(&scope.tenant.id, &r.id, None).await?;
                 Ok(None)
             }
             other => Ok(other),
@@ -278,7 +281,7 @@ impl Engine {
     }
 
     async fn load(&self, row: SecretRow) -> EngineResult<SecretState> {
-        let (versions, stages) = self.db.versions_and_stages(&row.id).await?;
+        let (versions, stages) = self.db.versions_and_stages(&row.workspace_id, &row.id).await?;
         let labels = stages.into_iter().map(|s| (s.stage, s.version_id)).collect();
         Ok(SecretState { row, versions, labels })
     }
@@ -307,7 +310,7 @@ impl Engine {
 
     /// Decrypt one version and check it equals `value` (idempotent replays).
     async fn same_value(&self, scope: &Scope, state: &SecretState, version_id: &str, value: &NewValue) -> EngineResult<bool> {
-        let Some(v) = self.db.version(&state.row.id, version_id).await? else {
+        let Some(v) = self.db.version(&scope.tenant.id, &state.row.id, version_id).await? else {
             return Ok(false);
         };
         let plain = scope
@@ -416,7 +419,9 @@ impl Engine {
                     workspace_id: scope.tenant.id.clone(),
                 })
                 .collect();
-            self.db.create_secret(&row, version.as_ref(), &stages).await?;
+            let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
+            self.db.create_secret(&row, version.as_ref(), &stages, audit.as_ref()).await?;
+            Self::mark_audited(scope);
             Ok(VersionOutput { arn, name: name.clone(), version_id: token.clone(), version_stages: None })
         })
         .await
@@ -460,7 +465,7 @@ impl Engine {
                 })?
             }
         };
-        let version = self.db.version(&state.row.id, &version_id).await?.ok_or_else(not_found)?;
+        let version = self.db.version(&scope.tenant.id, &state.row.id, &version_id).await?.ok_or_else(not_found)?;
         let plain = scope
             .tenant
             .key
@@ -469,7 +474,7 @@ impl Engine {
         // LastAccessedDate has day granularity in AWS; write it at most once a day.
         let today = now - now.rem_euclid(DAY_MS);
         if version.last_accessed_at != Some(today) || state.row.last_accessed_at != Some(today) {
-            self.db.touch_accessed(&state.row.id, &version_id, today).await?;
+            self.db.touch_accessed(&scope.tenant.id, &state.row.id, &version_id, today).await?;
         }
         let (secret_string, secret_binary) = if version.is_binary {
             (None, Some(Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*plain))))
@@ -584,9 +589,7 @@ impl Engine {
             labels::attach_new_version(&mut labels, &token, input.version_stages.as_deref());
             let version = Self::seal(scope, &state.row.id, &token, &value, now);
             let next = SecretState { row: state.next_row(now), versions: state.versions.clone(), labels };
-            self.db
-                .commit_secret(state.row.revision, &next.row, Some(&version), Some(&next.stage_rows()))
-                .await?;
+            self.commit(scope, state.row.revision, &next.row, Some(&version), Some(&next.stage_rows())).await?;
             Ok(VersionOutput {
                 arn: next.row.arn.clone(),
                 name: next.row.name.clone(),
@@ -637,7 +640,7 @@ impl Engine {
                 version = Some(Self::seal(scope, &state.row.id, token, value, now));
             }
             let stages = version.as_ref().map(|_| next.stage_rows());
-            self.db.commit_secret(state.row.revision, &next.row, version.as_ref(), stages.as_deref()).await?;
+            self.commit(scope, state.row.revision, &next.row, version.as_ref(), stages.as_deref()).await?;
             Ok(VersionOutput { arn: next.row.arn.clone(), name: next.row.name.clone(), version_id: token.clone(), version_stages: None })
         })
         .await
@@ -672,7 +675,7 @@ impl Engine {
             )?;
             if labels != state.labels {
                 let next = SecretState { row: state.next_row(now), versions: state.versions.clone(), labels };
-                self.db.commit_secret(state.row.revision, &next.row, None, Some(&next.stage_rows())).await?;
+                self.commit(scope, state.row.revision, &next.row, None, Some(&next.stage_rows())).await?;
             }
             Ok(state.arn_name())
         })
@@ -711,7 +714,9 @@ impl Engine {
             };
             scope.access.check_name(&row.name)?;
             if force {
-                self.db.purge_secret(&row.id).await?;
+                let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
+                self.db.purge_secret(&scope.tenant.id, &row.id, audit.as_ref()).await?;
+                Self::mark_audited(scope);
                 return Ok(DeleteSecretOutput { arn: row.arn, name: row.name, deletion_date: Timestamp(now) });
             }
             if row.deleted_at.is_some() {
@@ -722,7 +727,7 @@ impl Engine {
             next.revision += 1;
             next.deleted_at = Some(now);
             next.deletion_date = Some(deletion);
-            self.db.commit_secret(row.revision, &next, None, None).await?;
+            self.commit(scope, row.revision, &next, None, None).await?;
             Ok(DeleteSecretOutput { arn: row.arn, name: row.name, deletion_date: Timestamp(deletion) })
         })
         .await
@@ -738,7 +743,7 @@ impl Engine {
                 next.revision += 1;
                 next.deleted_at = None;
                 next.deletion_date = None;
-                self.db.commit_secret(state.row.revision, &next, None, None).await?;
+                self.commit(scope, state.row.revision, &next, None, None).await?;
             }
             Ok(state.arn_name())
         })
@@ -765,7 +770,7 @@ impl Engine {
             }
             let mut next = state.next_row(now);
             next.tags = serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into());
-            self.db.commit_secret(state.row.revision, &next, None, None).await?;
+            self.commit(scope, state.row.revision, &next, None, None).await?;
             Ok(Empty {})
         })
         .await
@@ -785,7 +790,7 @@ impl Engine {
             tags.retain(|t| !keys.contains(&t.key));
             let mut next = state.next_row(now);
             next.tags = serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into());
-            self.db.commit_secret(state.row.revision, &next, None, None).await?;
+            self.commit(scope, state.row.revision, &next, None, None).await?;
             Ok(Empty {})
         })
         .await
@@ -807,7 +812,7 @@ impl Engine {
         let (rows, next_token) = list::page(&self.db, scope, &query, input.next_token.as_deref(), limit, now).await?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut stages: BTreeMap<String, Labels> = BTreeMap::new();
-        for s in self.db.stages_of(&ids).await? {
+        for s in self.db.stages_of(&scope.tenant.id, &ids).await? {
             stages.entry(s.secret_id).or_default().insert(s.stage, s.version_id);
         }
         let secret_list = rows
@@ -924,7 +929,7 @@ impl Engine {
             policies.insert(name.clone(), doc.clone());
             let mut next = state.next_row(now);
             next.resource_policy = serde_json::to_string(&policies).ok();
-            self.db.commit_secret(state.row.revision, &next, None, None).await?;
+            self.commit(scope, state.row.revision, &next, None, None).await?;
             Ok(PolicyOutput { arn: next.arn, name: next.name, resource_policy: None, policy_name: Some(name.clone()) })
         })
         .await
@@ -942,7 +947,7 @@ impl Engine {
                 let mut next = state.next_row(now);
                 next.resource_policy =
                     if policies.is_empty() { None } else { serde_json::to_string(&policies).ok() };
-                self.db.commit_secret(state.row.revision, &next, None, None).await?;
+                self.commit(scope, state.row.revision, &next, None, None).await?;
             }
             Ok(PolicyOutput {
                 arn: state.row.arn.clone(),
@@ -994,13 +999,38 @@ impl Engine {
         })
     }
 
-    /// Purge secrets whose recovery window has ended (run periodically).
+    /// Purge secrets whose recovery window has ended, workspace by workspace (each under
+    /// its own row-level-security context). Run periodically.
     pub async fn purge_expired(&self, now: i64) -> EngineResult<usize> {
-        let ids = self.db.expired_secrets(now, 500).await?;
-        for id in &ids {
-            self.db.purge_secret(id).await?;
+        let mut purged = 0;
+        for ws in self.db.workspaces().await? {
+            for id in self.db.expired_secrets(&ws.id, now, 500).await? {
+                self.db.purge_secret(&ws.id, &id, None).await?;
+                purged += 1;
+            }
         }
-        Ok(ids.len())
+        Ok(purged)
+    }
+
+    /// Commit a changed secret with the request's audit row in the same transaction.
+    async fn commit(
+        &self,
+        scope: &Scope,
+        expected_revision: i64,
+        row: &SecretRow,
+        version: Option<&VersionRow>,
+        stages: Option<&[StageRow]>,
+    ) -> EngineResult<()> {
+        let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
+        self.db.commit_secret(expected_revision, row, version, stages, audit.as_ref()).await?;
+        Self::mark_audited(scope);
+        Ok(())
+    }
+
+    fn mark_audited(scope: &Scope) {
+        if let Some(a) = &scope.audit {
+            a.mark_written();
+        }
     }
 }
 

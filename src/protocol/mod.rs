@@ -3,7 +3,8 @@
 //!
 //! Everything AWS-specific about the wire lives here; the engine never sees HTTP.
 
-use crate::auth::{Access, Keyring, Permission};
+use crate::audit::{AuditContext, AuditWriter};
+use crate::auth::{Keyring, Permission};
 use crate::engine::types::*;
 use crate::engine::{self, Engine, EngineError, Scope};
 use crate::sigv4;
@@ -207,6 +208,55 @@ pub struct Protocol {
     pub engine: Engine,
     /// Access keys and workspace keys.
     pub keyring: Arc<Keyring>,
+    /// Group-commit audit writer.
+    pub audit: AuditWriter,
+}
+
+/// A failed authentication, with the access key id the caller claimed (for the audit).
+pub struct AuthFailure {
+    /// The AWS error to answer with.
+    pub error: AwsError,
+    /// The AKID from the Authorization header, if it parsed.
+    pub access_key_id: Option<String>,
+}
+
+impl From<AwsError> for AuthFailure {
+    fn from(error: AwsError) -> Self {
+        AuthFailure { error, access_key_id: None }
+    }
+}
+
+/// The request members that name the resource, for the audit row. Nothing else of the
+/// body is kept, so no value can reach the audit log.
+#[derive(serde::Deserialize, Default)]
+struct ResourceNames {
+    #[serde(rename = "SecretId")]
+    secret_id: Option<String>,
+    #[serde(rename = "Name")]
+    name: Option<String>,
+    #[serde(rename = "SecretIdList")]
+    secret_id_list: Option<Vec<String>>,
+}
+
+/// The resource a request body names (SecretId, Name or SecretIdList), bounded in size.
+pub fn resource_of(body: &[u8]) -> Option<String> {
+    let names: ResourceNames = serde_json::from_slice(body).ok()?;
+    let id = names.secret_id.or(names.name).or_else(|| names.secret_id_list.map(|l| l.join(",")))?;
+    Some(id.chars().take(2048).collect())
+}
+
+/// What one AWS request produced, ready for the HTTP layer.
+pub struct AwsResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// JSON body.
+    pub body: Bytes,
+    /// `__type` code for errors (also sent as `x-amzn-ErrorType`).
+    pub error_code: Option<&'static str>,
+    /// Operation name for logs and metrics.
+    pub operation: &'static str,
+    /// Workspace name when authenticated, for logs.
+    pub workspace: Option<String>,
 }
 
 /// The authenticated caller of one request.
@@ -250,8 +300,10 @@ impl Protocol {
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Caller, AwsError> {
-        let auth = sigv4::parse(headers, "secretsmanager", now)?;
+    ) -> Result<Caller, AuthFailure> {
+        let auth = sigv4::parse(headers, "secretsmanager", now).map_err(AwsError::from)?;
+        let claimed = Some(auth.access_key_id.clone());
+        let fail = |error: AwsError| AuthFailure { error, access_key_id: claimed.clone() };
         let key = self
             .keyring
             .access_key(&auth.access_key_id)
@@ -259,20 +311,103 @@ impl Protocol {
             .map_err(|e| {
                 tracing::error!(error = %e, "access key lookup failed");
                 AwsError::internal()
-            })?
+            })
+            .map_err(&fail)?
             .ok_or_else(|| {
-                AwsError::client("UnrecognizedClientException", "The security token included in the request is invalid.")
+                fail(AwsError::client(
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                ))
             })?;
         let signing_key = self.keyring.signing_key(&key, &auth.date, &auth.region);
-        sigv4::verify(&auth, method, uri, headers, body, &signing_key)?;
+        sigv4::verify(&auth, method, uri, headers, body, &signing_key).map_err(|e| fail(e.into()))?;
         let tenant = self.keyring.tenant(&key.workspace_id).await.map_err(|e| {
             tracing::error!(error = %e, "workspace key unavailable");
-            AwsError::internal()
+            fail(AwsError::internal())
         })?;
         Ok(Caller {
             access_key_id: key.access_key_id.clone(),
-            scope: Scope { tenant, region: auth.region.clone(), access: key.access.clone() },
+            scope: Scope { tenant, region: auth.region.clone(), access: key.access.clone(), audit: None },
         })
+    }
+
+    /// Serve one AWS JSON 1.1 request end to end: authenticate, dispatch, audit.
+    ///
+    /// The audit row is durable before this returns; if it cannot be written the answer
+    /// is an `InternalServiceError` and carries no secret.
+    pub async fn handle(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        request_id: &str,
+        peer: Option<std::net::SocketAddr>,
+        now: SystemTime,
+    ) -> AwsResponse {
+        let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let op = Operation::from_target(target);
+        let operation = op.map(Operation::name).unwrap_or("Unknown");
+        let user_agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect());
+        let mut row = crate::audit::template(
+            "aws",
+            operation,
+            "secret",
+            resource_of(body),
+            request_id,
+            peer.map(|p| p.ip().to_string()),
+            user_agent,
+            now_ms(now),
+        );
+        let error_response = |e: AwsError, workspace: Option<String>| AwsResponse {
+            status: e.status,
+            body: Bytes::from(e.body()),
+            error_code: Some(e.code),
+            operation,
+            workspace,
+        };
+        let mut caller = match self.authenticate(&parts.method, &parts.uri, &parts.headers, body, now).await {
+            Ok(c) => c,
+            Err(failure) => {
+                row.access_key_id = failure.access_key_id;
+                row.outcome = failure.error.code.to_string();
+                row.status = i32::from(failure.error.status.as_u16());
+                if let Err(e) = self.audit.write(row).await {
+                    tracing::error!(error = %e, "audit write failed");
+                    return error_response(AwsError::internal(), None);
+                }
+                return error_response(failure.error, None);
+            }
+        };
+        row.workspace_id = caller.scope.tenant.id.clone();
+        row.principal = format!("key:{}", caller.access_key_id);
+        row.access_key_id = Some(caller.access_key_id.clone());
+        caller.scope.audit = Some(AuditContext::new(row));
+        let workspace = Some(caller.scope.tenant.name.clone());
+        let result = match op {
+            Some(op) => self.dispatch(op, &caller, body, now).await,
+            None => Err(AwsError::client("UnknownOperationException", "")),
+        };
+        let Some(ctx) = caller.scope.audit.take() else {
+            return error_response(AwsError::internal(), workspace);
+        };
+        if !ctx.is_written() {
+            let final_row = match &result {
+                Ok(_) => ctx.finish("success", 200),
+                Err(e) => ctx.finish(e.code, e.status.as_u16()),
+            };
+            if let Err(e) = self.audit.write(final_row).await {
+                // Fail closed: no audit row, no answer (and no secret).
+                tracing::error!(error = %e, "audit write failed");
+                return error_response(AwsError::internal(), workspace);
+            }
+        }
+        match result {
+            Ok(body) => AwsResponse { status: StatusCode::OK, body, error_code: None, operation, workspace },
+            Err(e) => error_response(e, workspace),
+        }
     }
 
     /// Run one operation for an authenticated caller; returns the JSON body.
@@ -356,5 +491,3 @@ fn password_error_message(e: engine::password::PasswordError) -> String {
     }
 }
 
-/// The access a caller has; re-exported for handlers that build scopes by hand.
-pub type CallerAccess = Access;

@@ -21,7 +21,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::sync::Arc;
 
-use schema::{access_keys, secret_versions, secrets, vault_meta, version_stages, workspaces};
+use schema::{access_keys, audit_log, memberships, secret_versions, secrets, users, vault_meta, version_stages, workspaces};
 
 /// SQLite connection usable from async code.
 pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
@@ -278,13 +278,69 @@ macro_rules! with_write {
     };
 }
 
-/// Run `$body` inside a transaction on a write connection.
-macro_rules! in_transaction {
-    ($db:expr, $conn:ident => $body:expr) => {
-        with_write!($db, c => {
-            c.transaction::<_, StoreError, _>(async move |$conn| { $body }).await
-        })
+/// Run `$body` on tenant tables of workspace `$ws`, reading. On PostgreSQL this is a
+/// transaction that first sets `app.current_workspace_id`, so row-level security applies.
+macro_rules! tenant_read {
+    ($db:expr, $ws:expr, $conn:ident => $body:expr) => {
+        match $db {
+            Db::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let c: &mut AsyncPgConnection = &mut guard;
+                let ws: &str = $ws;
+                c.transaction::<_, StoreError, _>(async move |$conn| {
+                    set_workspace($conn, ws).await?;
+                    $body
+                })
+                .await
+            }
+            Db::Sqlite { readers, .. } => {
+                let mut guard = readers.get().await?;
+                let $conn: &mut SqliteConn = &mut guard;
+                $body
+            }
+        }
     };
+}
+
+/// Run `$body` in a write transaction on tenant tables of workspace `$ws`.
+macro_rules! tenant_tx {
+    ($db:expr, $ws:expr, $conn:ident => $body:expr) => {
+        match $db {
+            Db::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let c: &mut AsyncPgConnection = &mut guard;
+                let ws: &str = $ws;
+                c.transaction::<_, StoreError, _>(async move |$conn| {
+                    set_workspace($conn, ws).await?;
+                    $body
+                })
+                .await
+            }
+            Db::Sqlite { writer, .. } => {
+                let mut guard = writer.lock().await;
+                let c: &mut SqliteConn = &mut guard;
+                c.transaction::<_, StoreError, _>(async move |$conn| $body).await
+            }
+        }
+    };
+}
+
+/// `SET LOCAL app.current_workspace_id` for the current PostgreSQL transaction.
+async fn set_workspace(conn: &mut AsyncPgConnection, workspace_id: &str) -> StoreResult<()> {
+    diesel::sql_query("SELECT set_config('app.current_workspace_id', $1, true)")
+        .bind::<diesel::sql_types::Text, _>(workspace_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Insert audit rows inside the current transaction (any backend).
+macro_rules! insert_audit_rows {
+    ($conn:expr, $rows:expr) => {{
+        for chunk in $rows.chunks(500) {
+            diesel::insert_into(audit_log::table).values(chunk).execute($conn).await?;
+        }
+    }};
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
@@ -297,7 +353,20 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::migrate_postgres(url).await?;
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            // Every pooled connection works as ragnos_app: it owns no table and has no
+            // BYPASSRLS, so row-level security binds it (migrations ran as the owner).
+            let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            config.custom_setup = Box::new(|url| {
+                let url = url.to_string();
+                Box::pin(async move {
+                    let mut conn = AsyncPgConnection::establish(&url).await?;
+                    conn.batch_execute("SET ROLE ragnos_app")
+                        .await
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                    Ok(conn)
+                })
+            });
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
             let pool = bb8::Pool::builder()
                 .max_size(max_connections)
                 .connection_timeout(std::time::Duration::from_secs(5))
@@ -454,7 +523,7 @@ impl Db {
         })
     }
 
-    // ----- secrets -----
+    // ----- secrets (tenant tables: every call names its workspace) -----
 
     /// Find a secret by name, full ARN or partial ARN within one workspace and region.
     pub async fn find_secret(
@@ -463,7 +532,7 @@ impl Db {
         region: &str,
         lookup: &SecretLookup<'_>,
     ) -> StoreResult<Option<SecretRow>> {
-        with_read!(self, conn => {
+        tenant_read!(self, workspace_id, conn => {
             let base = secrets::table
                 .filter(secrets::workspace_id.eq(workspace_id))
                 .filter(secrets::region.eq(region));
@@ -499,16 +568,19 @@ impl Db {
     /// Versions (without values) and staging labels of one secret.
     pub async fn versions_and_stages(
         &self,
+        workspace_id: &str,
         secret_id: &str,
     ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)> {
-        with_read!(self, conn => {
+        tenant_read!(self, workspace_id, conn => {
             let versions = secret_versions::table
+                .filter(secret_versions::workspace_id.eq(workspace_id))
                 .filter(secret_versions::secret_id.eq(secret_id))
                 .order((secret_versions::created_at.asc(), secret_versions::version_id.asc()))
                 .select(VersionMetaRow::as_select())
                 .load(conn)
                 .await?;
             let stages = version_stages::table
+                .filter(version_stages::workspace_id.eq(workspace_id))
                 .filter(version_stages::secret_id.eq(secret_id))
                 .order(version_stages::stage.asc())
                 .select(StageRow::as_select())
@@ -519,12 +591,13 @@ impl Db {
     }
 
     /// Staging labels of many secrets at once (ListSecrets' SecretVersionsToStages).
-    pub async fn stages_of(&self, secret_ids: &[String]) -> StoreResult<Vec<StageRow>> {
+    pub async fn stages_of(&self, workspace_id: &str, secret_ids: &[String]) -> StoreResult<Vec<StageRow>> {
         if secret_ids.is_empty() {
             return Ok(Vec::new());
         }
-        with_read!(self, conn => {
+        tenant_read!(self, workspace_id, conn => {
             Ok(version_stages::table
+                .filter(version_stages::workspace_id.eq(workspace_id))
                 .filter(version_stages::secret_id.eq_any(secret_ids))
                 .order((version_stages::secret_id.asc(), version_stages::stage.asc()))
                 .select(StageRow::as_select())
@@ -534,9 +607,10 @@ impl Db {
     }
 
     /// One version with its sealed value.
-    pub async fn version(&self, secret_id: &str, version_id: &str) -> StoreResult<Option<VersionRow>> {
-        with_read!(self, conn => {
+    pub async fn version(&self, workspace_id: &str, secret_id: &str, version_id: &str) -> StoreResult<Option<VersionRow>> {
+        tenant_read!(self, workspace_id, conn => {
             Ok(secret_versions::table
+                .filter(secret_versions::workspace_id.eq(workspace_id))
                 .filter(secret_versions::secret_id.eq(secret_id))
                 .filter(secret_versions::version_id.eq(version_id))
                 .select(VersionRow::as_select())
@@ -546,21 +620,25 @@ impl Db {
         })
     }
 
-    /// Insert a new secret with its optional first version and labels, atomically.
-    /// A name already taken in the workspace and region is `Conflict`.
+    /// Insert a new secret with its optional first version and labels, atomically, with
+    /// the request's audit row in the same transaction. A taken name is `Conflict`.
     pub async fn create_secret(
         &self,
         secret: &SecretRow,
         version: Option<&VersionRow>,
         stages: &[StageRow],
+        audit: Option<&AuditRow>,
     ) -> StoreResult<()> {
-        in_transaction!(self, conn => {
+        tenant_tx!(self, &secret.workspace_id, conn => {
             diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
             if let Some(v) = version {
                 diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
             }
             for s in stages {
                 diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
+            }
+            if let Some(a) = audit {
+                diesel::insert_into(audit_log::table).values(a).execute(conn).await?;
             }
             Ok(())
         })
@@ -569,17 +647,19 @@ impl Db {
     /// Write a changed secret atomically, if nobody wrote since `expected_revision`.
     ///
     /// `secret.revision` must already be `expected_revision + 1`. When `stages` is given it
-    /// replaces every label of the secret.
+    /// replaces every label of the secret. The audit row commits with the change.
     pub async fn commit_secret(
         &self,
         expected_revision: i64,
         secret: &SecretRow,
         version: Option<&VersionRow>,
         stages: Option<&[StageRow]>,
+        audit: Option<&AuditRow>,
     ) -> StoreResult<()> {
-        in_transaction!(self, conn => {
+        tenant_tx!(self, &secret.workspace_id, conn => {
             let updated = diesel::update(
                 secrets::table
+                    .filter(secrets::workspace_id.eq(&secret.workspace_id))
                     .filter(secrets::id.eq(&secret.id))
                     .filter(secrets::revision.eq(expected_revision)),
             )
@@ -593,35 +673,58 @@ impl Db {
                 diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
             }
             if let Some(stages) = stages {
-                diesel::delete(version_stages::table.filter(version_stages::secret_id.eq(&secret.id)))
-                    .execute(conn)
-                    .await?;
+                diesel::delete(
+                    version_stages::table
+                        .filter(version_stages::workspace_id.eq(&secret.workspace_id))
+                        .filter(version_stages::secret_id.eq(&secret.id)),
+                )
+                .execute(conn)
+                .await?;
                 for s in stages {
                     diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
                 }
+            }
+            if let Some(a) = audit {
+                diesel::insert_into(audit_log::table).values(a).execute(conn).await?;
             }
             Ok(())
         })
     }
 
-    /// Delete a secret, its versions and labels for good.
-    pub async fn purge_secret(&self, secret_id: &str) -> StoreResult<()> {
-        in_transaction!(self, conn => {
-            diesel::delete(version_stages::table.filter(version_stages::secret_id.eq(secret_id)))
-                .execute(conn)
-                .await?;
-            diesel::delete(secret_versions::table.filter(secret_versions::secret_id.eq(secret_id)))
-                .execute(conn)
-                .await?;
-            diesel::delete(secrets::table.filter(secrets::id.eq(secret_id))).execute(conn).await?;
+    /// Delete a secret, its versions and labels for good (with the audit row, if any).
+    pub async fn purge_secret(&self, workspace_id: &str, secret_id: &str, audit: Option<&AuditRow>) -> StoreResult<()> {
+        tenant_tx!(self, workspace_id, conn => {
+            diesel::delete(
+                version_stages::table
+                    .filter(version_stages::workspace_id.eq(workspace_id))
+                    .filter(version_stages::secret_id.eq(secret_id)),
+            )
+            .execute(conn)
+            .await?;
+            diesel::delete(
+                secret_versions::table
+                    .filter(secret_versions::workspace_id.eq(workspace_id))
+                    .filter(secret_versions::secret_id.eq(secret_id)),
+            )
+            .execute(conn)
+            .await?;
+            diesel::delete(
+                secrets::table.filter(secrets::workspace_id.eq(workspace_id)).filter(secrets::id.eq(secret_id)),
+            )
+            .execute(conn)
+            .await?;
+            if let Some(a) = audit {
+                diesel::insert_into(audit_log::table).values(a).execute(conn).await?;
+            }
             Ok(())
         })
     }
 
-    /// Ids of secrets whose recovery window ended before `now_ms`.
-    pub async fn expired_secrets(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<String>> {
-        with_read!(self, conn => {
+    /// Ids of one workspace's secrets whose recovery window ended before `now_ms`.
+    pub async fn expired_secrets(&self, workspace_id: &str, now_ms: i64, limit: i64) -> StoreResult<Vec<String>> {
+        tenant_read!(self, workspace_id, conn => {
             Ok(secrets::table
+                .filter(secrets::workspace_id.eq(workspace_id))
                 .filter(secrets::deletion_date.le(now_ms))
                 .select(secrets::id)
                 .limit(limit)
@@ -631,14 +734,15 @@ impl Db {
     }
 
     /// Record a read (callers rate-limit this to once a day per row).
-    pub async fn touch_accessed(&self, secret_id: &str, version_id: &str, day_ms: i64) -> StoreResult<()> {
-        in_transaction!(self, conn => {
-            diesel::update(secrets::table.filter(secrets::id.eq(secret_id)))
+    pub async fn touch_accessed(&self, workspace_id: &str, secret_id: &str, version_id: &str, day_ms: i64) -> StoreResult<()> {
+        tenant_tx!(self, workspace_id, conn => {
+            diesel::update(secrets::table.filter(secrets::workspace_id.eq(workspace_id)).filter(secrets::id.eq(secret_id)))
                 .set(secrets::last_accessed_at.eq(day_ms))
                 .execute(conn)
                 .await?;
             diesel::update(
                 secret_versions::table
+                    .filter(secret_versions::workspace_id.eq(workspace_id))
                     .filter(secret_versions::secret_id.eq(secret_id))
                     .filter(secret_versions::version_id.eq(version_id)),
             )
@@ -652,6 +756,7 @@ impl Db {
     /// One page of a workspace's secrets in one region, in keyset order.
     ///
     /// Rows strictly after `after` in the chosen order are returned, at most `limit`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn list_secrets(
         &self,
         workspace_id: &str,
@@ -662,7 +767,7 @@ impl Db {
         after: Option<&ListCursor>,
         limit: i64,
     ) -> StoreResult<Vec<SecretRow>> {
-        with_read!(self, conn => {
+        tenant_read!(self, workspace_id, conn => {
             let mut q = secrets::table
                 .filter(secrets::workspace_id.eq(workspace_id))
                 .filter(secrets::region.eq(region))
@@ -703,6 +808,322 @@ impl Db {
             Ok(q.load(conn).await?)
         })
     }
+
+    // ----- audit -----
+
+    /// Append audit rows durably, one transaction for the whole batch (group commit).
+    pub async fn append_audit(&self, rows: &[AuditRow]) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Db::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let c: &mut AsyncPgConnection = &mut guard;
+                c.transaction::<_, StoreError, _>(async move |conn| {
+                    // Row-level security checks each row against the transaction's workspace,
+                    // so rows are inserted workspace by workspace.
+                    let mut by_ws: std::collections::BTreeMap<&str, Vec<&AuditRow>> = Default::default();
+                    for r in rows {
+                        by_ws.entry(r.workspace_id.as_str()).or_default().push(r);
+                    }
+                    for (ws, group) in by_ws {
+                        set_workspace(conn, ws).await?;
+                        let owned: Vec<AuditRow> = group.into_iter().cloned().collect();
+                        insert_audit_rows!(conn, owned);
+                    }
+                    Ok(())
+                })
+                .await
+            }
+            Db::Sqlite { writer, .. } => {
+                let mut guard = writer.lock().await;
+                let c: &mut SqliteConn = &mut guard;
+                // SQLite cannot batch rows with NULLs in one INSERT; in-process inserts are cheap.
+                c.transaction::<_, StoreError, _>(async move |conn| {
+                    for r in rows {
+                        diesel::insert_into(audit_log::table).values(r).execute(conn).await?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+        }
+    }
+
+    /// One page of a workspace's audit log, newest first, strictly before `before`.
+    pub async fn audit_page(
+        &self,
+        workspace_id: &str,
+        filter: &AuditFilter,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRow>> {
+        tenant_read!(self, workspace_id, conn => {
+            let mut q = audit_log::table
+                .filter(audit_log::workspace_id.eq(workspace_id))
+                .select(AuditRow::as_select())
+                .order((audit_log::at.desc(), audit_log::id.desc()))
+                .limit(limit)
+                .into_boxed();
+            if let Some(from) = filter.from {
+                q = q.filter(audit_log::at.ge(from));
+            }
+            if let Some(to) = filter.to {
+                q = q.filter(audit_log::at.lt(to));
+            }
+            if let Some(a) = &filter.action {
+                q = q.filter(audit_log::action.eq(a.clone()));
+            }
+            if let Some(p) = &filter.principal {
+                q = q.filter(audit_log::principal.eq(p.clone()));
+            }
+            if let Some(r) = &filter.resource {
+                q = q.filter(audit_log::resource_id.eq(r.clone()));
+            }
+            if let Some(o) = &filter.outcome {
+                q = q.filter(audit_log::outcome.eq(o.clone()));
+            }
+            if let Some((at, id)) = before {
+                q = q.filter(audit_log::at.lt(at).or(audit_log::at.eq(at).and(audit_log::id.lt(id))));
+            }
+            Ok(q.load(conn).await?)
+        })
+    }
+
+    /// Create next months' audit partitions ahead of time (PostgreSQL only).
+    pub async fn ensure_audit_partitions(&self, months_ahead: i32) -> StoreResult<()> {
+        if let Db::Postgres(pool) = self {
+            let mut guard = pool.get().await?;
+            let conn: &mut AsyncPgConnection = &mut guard;
+            diesel::sql_query("SELECT ragnos_audit_ensure_partitions($1)")
+                .bind::<diesel::sql_types::Integer, _>(months_ahead)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    // ----- workspaces, users, members, keys (identity tables, not tenant-scoped) -----
+
+    /// Every workspace.
+    pub async fn workspaces(&self) -> StoreResult<Vec<WorkspaceRow>> {
+        with_read!(self, conn => {
+            Ok(workspaces::table.order(workspaces::created_at.asc()).select(WorkspaceRow::as_select()).load(conn).await?)
+        })
+    }
+
+    /// Delete a workspace and everything in it.
+    pub async fn delete_workspace(&self, workspace_id: &str) -> StoreResult<bool> {
+        tenant_tx!(self, workspace_id, conn => {
+            diesel::delete(version_stages::table.filter(version_stages::workspace_id.eq(workspace_id))).execute(conn).await?;
+            diesel::delete(secret_versions::table.filter(secret_versions::workspace_id.eq(workspace_id))).execute(conn).await?;
+            diesel::delete(secrets::table.filter(secrets::workspace_id.eq(workspace_id))).execute(conn).await?;
+            diesel::delete(access_keys::table.filter(access_keys::workspace_id.eq(workspace_id))).execute(conn).await?;
+            diesel::delete(memberships::table.filter(memberships::workspace_id.eq(workspace_id))).execute(conn).await?;
+            let n = diesel::delete(workspaces::table.filter(workspaces::id.eq(workspace_id))).execute(conn).await?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Access keys of a workspace (sealed secrets included; callers never show them).
+    pub async fn access_keys_of(&self, workspace_id: &str) -> StoreResult<Vec<AccessKeyRow>> {
+        with_read!(self, conn => {
+            Ok(access_keys::table
+                .filter(access_keys::workspace_id.eq(workspace_id))
+                .order(access_keys::created_at.asc())
+                .select(AccessKeyRow::as_select())
+                .load(conn)
+                .await?)
+        })
+    }
+
+    /// Revoke an access key of a workspace; false if there is no such key.
+    pub async fn revoke_access_key(&self, workspace_id: &str, akid: &str, now_ms: i64) -> StoreResult<bool> {
+        with_write!(self, conn => {
+            let n = diesel::update(
+                access_keys::table
+                    .filter(access_keys::workspace_id.eq(workspace_id))
+                    .filter(access_keys::access_key_id.eq(akid))
+                    .filter(access_keys::revoked_at.is_null()),
+            )
+            .set(access_keys::revoked_at.eq(now_ms))
+            .execute(conn)
+            .await?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Insert a user.
+    pub async fn insert_user(&self, row: &UserRow) -> StoreResult<()> {
+        with_write!(self, conn => {
+            diesel::insert_into(users::table).values(row).execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    /// Find a user by email.
+    pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
+        with_read!(self, conn => {
+            Ok(users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).await.optional()?)
+        })
+    }
+
+    /// Find a user by id.
+    pub async fn user(&self, id: &str) -> StoreResult<Option<UserRow>> {
+        with_read!(self, conn => {
+            Ok(users::table.filter(users::id.eq(id)).select(UserRow::as_select()).first(conn).await.optional()?)
+        })
+    }
+
+    /// Record a login outcome: reset the counter, or count a failure and maybe lock.
+    pub async fn record_login(&self, user_id: &str, failed_logins: i32, locked_until: Option<i64>) -> StoreResult<()> {
+        with_write!(self, conn => {
+            diesel::update(users::table.filter(users::id.eq(user_id)))
+                .set((users::failed_logins.eq(failed_logins), users::locked_until.eq(locked_until)))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Add or change a membership.
+    pub async fn upsert_membership(&self, row: &MembershipRow) -> StoreResult<()> {
+        with_write!(self, conn => {
+            diesel::delete(
+                memberships::table
+                    .filter(memberships::workspace_id.eq(&row.workspace_id))
+                    .filter(memberships::user_id.eq(&row.user_id)),
+            )
+            .execute(conn)
+            .await?;
+            diesel::insert_into(memberships::table).values(row).execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    /// Remove a membership; false if absent.
+    pub async fn delete_membership(&self, workspace_id: &str, user_id: &str) -> StoreResult<bool> {
+        with_write!(self, conn => {
+            let n = diesel::delete(
+                memberships::table
+                    .filter(memberships::workspace_id.eq(workspace_id))
+                    .filter(memberships::user_id.eq(user_id)),
+            )
+            .execute(conn)
+            .await?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Memberships of a user.
+    pub async fn memberships_of_user(&self, user_id: &str) -> StoreResult<Vec<MembershipRow>> {
+        with_read!(self, conn => {
+            Ok(memberships::table
+                .filter(memberships::user_id.eq(user_id))
+                .select(MembershipRow::as_select())
+                .load(conn)
+                .await?)
+        })
+    }
+
+    /// Members of a workspace with their emails.
+    pub async fn members_of(&self, workspace_id: &str) -> StoreResult<Vec<(MembershipRow, String)>> {
+        with_read!(self, conn => {
+            Ok(memberships::table
+                .inner_join(users::table.on(users::id.eq(memberships::user_id)))
+                .filter(memberships::workspace_id.eq(workspace_id))
+                .order(users::email.asc())
+                .select((MembershipRow::as_select(), users::email))
+                .load(conn)
+                .await?)
+        })
+    }
+}
+
+/// Filters for the audit query API.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Inclusive lower bound, epoch ms.
+    pub from: Option<i64>,
+    /// Exclusive upper bound, epoch ms.
+    pub to: Option<i64>,
+    /// Exact action (operation or route name).
+    pub action: Option<String>,
+    /// Exact principal.
+    pub principal: Option<String>,
+    /// Exact resource id.
+    pub resource: Option<String>,
+    /// Exact outcome (`success` or an error code).
+    pub outcome: Option<String>,
+}
+
+/// One audit row. It never holds a secret value or a request body.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    /// Time, epoch ms.
+    pub at: i64,
+    /// Unique id (UUID).
+    pub id: String,
+    /// Workspace, or empty when the caller could not be identified.
+    pub workspace_id: String,
+    /// `aws` or `rest`.
+    pub api: String,
+    /// Operation or route.
+    pub action: String,
+    /// `secret`, `workspace`, `access_key`, `member`, `audit`, …
+    pub resource_type: String,
+    /// Secret name/ARN or other resource id, as the client named it.
+    pub resource_id: Option<String>,
+    /// Who: `user:<id>`, `key:<akid>` or `anonymous`.
+    pub principal: String,
+    /// The access key used, if any.
+    pub access_key_id: Option<String>,
+    /// `success` or the error code.
+    pub outcome: String,
+    /// HTTP status.
+    pub status: i32,
+    /// Peer address.
+    pub source_ip: Option<String>,
+    /// User-Agent header.
+    pub user_agent: Option<String>,
+    /// The request id also returned as `x-amzn-RequestId`.
+    pub request_id: String,
+}
+
+/// A user row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    /// Id (UUID).
+    pub id: String,
+    /// Login email, lower-cased.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+    /// Consecutive failed logins.
+    pub failed_logins: i32,
+    /// Locked until, epoch ms.
+    pub locked_until: Option<i64>,
+}
+
+/// A membership row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships)]
+pub struct MembershipRow {
+    /// Workspace.
+    pub workspace_id: String,
+    /// User.
+    pub user_id: String,
+    /// `admin` | `write` | `read`.
+    pub role: String,
+    /// JSON array of secret-name prefixes.
+    pub scopes: String,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
 }
 
 async fn open_sqlite(path: &str) -> StoreResult<SqliteConn> {

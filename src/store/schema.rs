@@ -80,6 +80,50 @@ diesel::table! {
     }
 }
 
+
+diesel::table! {
+    /// Admin REST users (argon2id password hashes).
+    users (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+        failed_logins -> Integer,
+        locked_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// A user's role in a workspace.
+    memberships (workspace_id, user_id) {
+        workspace_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// One row per request on either API.
+    audit_log (at, id) {
+        at -> BigInt,
+        id -> Text,
+        workspace_id -> Text,
+        api -> Text,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        principal -> Text,
+        access_key_id -> Nullable<Text>,
+        outcome -> Text,
+        status -> Integer,
+        source_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        request_id -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     vault_meta,
     workspaces,
@@ -87,4 +131,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     secrets,
     secret_versions,
     version_stages,
+    users,
+    memberships,
+    audit_log,
 );

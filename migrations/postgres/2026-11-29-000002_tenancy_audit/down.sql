@@ -1,0 +1,10 @@
+DROP TABLE audit_log;
+DROP FUNCTION ragnos_audit_ensure_partitions(INTEGER);
+DROP TABLE memberships;
+DROP TABLE users;
+ALTER TABLE secrets DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS workspace_isolation ON secrets;
+ALTER TABLE secret_versions DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS workspace_isolation ON secret_versions;
+ALTER TABLE version_stages DISABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS workspace_isolation ON version_stages;

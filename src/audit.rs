@@ -1,0 +1,148 @@
+//! The audit log: one durable row per request, written before the response leaves.
+//!
+//! A successful mutation writes its row inside its own transaction (see
+//! [`AuditContext::row_for_commit`]). Every other request — reads, failures, denials,
+//! unauthenticated calls — goes through the [`AuditWriter`], which commits many requests'
+//! rows in one transaction (group commit) and answers each caller only after that commit.
+//! If the row cannot be written the request fails: the audit is fail-closed.
+
+use crate::store::{AuditRow, Db};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most rows one group commit takes.
+const MAX_BATCH: usize = 1024;
+
+/// The audit state of one request.
+#[derive(Debug)]
+pub struct AuditContext {
+    template: AuditRow,
+    written: AtomicBool,
+}
+
+impl AuditContext {
+    /// A context for one request; `template` carries who, what and where, with outcome
+    /// `success`.
+    pub fn new(template: AuditRow) -> AuditContext {
+        AuditContext { template, written: AtomicBool::new(false) }
+    }
+
+    /// The row a successful mutation commits in its own transaction.
+    pub fn row_for_commit(&self) -> AuditRow {
+        self.template.clone()
+    }
+
+    /// Called once the mutation (and so its row) committed.
+    pub fn mark_written(&self) {
+        self.written.store(true, Ordering::Release);
+    }
+
+    /// Did a mutation already write this request's row?
+    pub fn is_written(&self) -> bool {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// The final row for a request whose row was not written by a mutation.
+    pub fn finish(&self, outcome: &str, status: u16) -> AuditRow {
+        let mut row = self.template.clone();
+        row.outcome = outcome.to_string();
+        row.status = i32::from(status);
+        row
+    }
+}
+
+/// Audit failures; the request that hits one fails with a 5xx.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The writer task is gone.
+    #[error("audit writer unavailable")]
+    Closed,
+    /// The batch did not commit.
+    #[error("audit write failed")]
+    Failed,
+}
+
+struct Pending {
+    row: AuditRow,
+    done: oneshot::Sender<bool>,
+}
+
+/// Group-commit writer for audit rows.
+#[derive(Clone)]
+pub struct AuditWriter {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl AuditWriter {
+    /// Start the writer task over `db`.
+    pub fn start(db: Db) -> AuditWriter {
+        let (tx, mut rx) = mpsc::channel::<Pending>(16 * MAX_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let rows: Vec<AuditRow> = batch.iter().map(|p| p.row.clone()).collect();
+                let started = std::time::Instant::now();
+                let ok = match db.append_audit(&rows).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!(error = %e, rows = rows.len(), "audit batch failed");
+                        false
+                    }
+                };
+                metrics::histogram!("vault_audit_batch_size").record(rows.len() as f64);
+                metrics::histogram!("vault_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+                for p in batch {
+                    let _ = p.done.send(ok);
+                }
+            }
+        });
+        AuditWriter { tx }
+    }
+
+    /// Write one row durably; returns once its batch committed.
+    pub async fn write(&self, row: AuditRow) -> Result<(), AuditError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(Pending { row, done }).await.map_err(|_| AuditError::Closed)?;
+        match wait.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AuditError::Failed),
+            Err(_) => Err(AuditError::Closed),
+        }
+    }
+}
+
+/// A fresh row template for a request.
+#[allow(clippy::too_many_arguments)]
+pub fn template(
+    api: &str,
+    action: &str,
+    resource_type: &str,
+    resource_id: Option<String>,
+    request_id: &str,
+    source_ip: Option<String>,
+    user_agent: Option<String>,
+    now_ms: i64,
+) -> AuditRow {
+    AuditRow {
+        at: now_ms,
+        id: uuid::Uuid::new_v4().to_string(),
+        workspace_id: String::new(),
+        api: api.to_string(),
+        action: action.to_string(),
+        resource_type: resource_type.to_string(),
+        resource_id,
+        principal: "anonymous".to_string(),
+        access_key_id: None,
+        outcome: "success".to_string(),
+        status: 200,
+        source_ip,
+        user_agent,
+        request_id: request_id.to_string(),
+    }
+}
