@@ -59,12 +59,18 @@ fn random_string(alphabet: &[u8], len: usize) -> String {
 
 /// A fresh AKID in AWS's shape (`AKIA` + 16 base32 characters).
 pub fn generate_access_key_id() -> String {
-    format!("AKIA{}", random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16))
+    format!(
+        "AKIA{}",
+        random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    )
 }
 
 /// A fresh 40-character secret access key.
 pub fn generate_secret_access_key() -> Zeroizing<String> {
-    Zeroizing::new(random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40))
+    Zeroizing::new(random_string(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        40,
+    ))
 }
 
 /// A random 12-digit account id that does not start with 0.
@@ -75,8 +81,15 @@ pub fn generate_account_id() -> String {
 
 /// Check a workspace name: 1–64 of `[A-Za-z0-9_.-]`.
 fn check_workspace_name(name: &str) -> Result<(), AdminError> {
-    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-        return Err(AdminError::Invalid("workspace name must be 1-64 characters of A-Z a-z 0-9 - _ .".into()));
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(AdminError::Invalid(
+            "workspace name must be 1-64 characters of A-Z a-z 0-9 - _ .".into(),
+        ));
     }
     Ok(())
 }
@@ -92,7 +105,11 @@ pub async fn create_workspace(
     check_workspace_name(name)?;
     let account_id = match account_id {
         Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a.to_string(),
-        Some(_) => return Err(AdminError::Invalid("account id must be exactly 12 digits".into())),
+        Some(_) => {
+            return Err(AdminError::Invalid(
+                "account id must be exactly 12 digits".into(),
+            ));
+        }
         None => generate_account_id(),
     };
     let id = uuid::Uuid::new_v4().to_string();
@@ -106,7 +123,9 @@ pub async fn create_workspace(
     };
     match db.insert_workspace(&row).await {
         Ok(()) => Ok(row),
-        Err(StoreError::Conflict) => Err(AdminError::Exists(format!("workspace '{name}' or its account id"))),
+        Err(StoreError::Conflict) => Err(AdminError::Exists(format!(
+            "workspace '{name}' or its account id"
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -124,10 +143,14 @@ pub async fn create_access_key(
     let (akid, secret) = match given {
         Some((id, secret)) => {
             if id.len() < 16 || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(AdminError::Invalid("access key id must be 16-128 alphanumeric characters".into()));
+                return Err(AdminError::Invalid(
+                    "access key id must be 16-128 alphanumeric characters".into(),
+                ));
             }
             if secret.len() < 16 {
-                return Err(AdminError::Invalid("secret access key must be at least 16 characters".into()));
+                return Err(AdminError::Invalid(
+                    "secret access key must be at least 16 characters".into(),
+                ));
             }
             (id, secret)
         }

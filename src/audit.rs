@@ -24,7 +24,10 @@ impl AuditContext {
     /// A context for one request; `template` carries who, what and where, with outcome
     /// `success`.
     pub fn new(template: AuditRow) -> AuditContext {
-        AuditContext { template, written: AtomicBool::new(false) }
+        AuditContext {
+            template,
+            written: AtomicBool::new(false),
+        }
     }
 
     /// The row a successful mutation commits in its own transaction.
@@ -96,7 +99,8 @@ impl AuditWriter {
                     }
                 };
                 metrics::histogram!("vault_audit_batch_size").record(rows.len() as f64);
-                metrics::histogram!("vault_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("vault_audit_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 for p in batch {
                     let _ = p.done.send(ok);
                 }
@@ -108,7 +112,10 @@ impl AuditWriter {
     /// Write one row durably; returns once its batch committed.
     pub async fn write(&self, row: AuditRow) -> Result<(), AuditError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send(Pending { row, done }).await.map_err(|_| AuditError::Closed)?;
+        self.tx
+            .send(Pending { row, done })
+            .await
+            .map_err(|_| AuditError::Closed)?;
         match wait.await {
             Ok(true) => Ok(()),
             Ok(false) => Err(AuditError::Failed),

@@ -54,7 +54,10 @@ impl Role {
             Role::Admin => true,
             Role::Write => matches!(
                 p,
-                Permission::SecretCreate | Permission::SecretRead | Permission::SecretUpdate | Permission::SecretList
+                Permission::SecretCreate
+                    | Permission::SecretRead
+                    | Permission::SecretUpdate
+                    | Permission::SecretList
             ),
             Role::Read => matches!(p, Permission::SecretRead | Permission::SecretList),
         }
@@ -107,7 +110,10 @@ pub struct Access {
 impl Access {
     /// Full access, for the server's own maintenance work.
     pub fn admin() -> Access {
-        Access { role: Role::Admin, scopes: Vec::new() }
+        Access {
+            role: Role::Admin,
+            scopes: Vec::new(),
+        }
     }
 
     /// Deny unless the role carries `p`.
@@ -130,7 +136,9 @@ impl Access {
     /// Deny a name outside the caller's prefixes. For an ARN the part after `:secret:` is
     /// checked, which starts with the name.
     pub fn check_name(&self, secret_id: &str) -> Result<(), EngineError> {
-        let name = crate::engine::parse_arn(secret_id).map(|a| a.tail).unwrap_or(secret_id);
+        let name = crate::engine::parse_arn(secret_id)
+            .map(|a| a.tail)
+            .unwrap_or(secret_id);
         if self.can_see(name) {
             Ok(())
         } else {
@@ -193,12 +201,11 @@ impl Keyring {
 
     /// The active key for `akid`, or `None` if unknown or revoked.
     pub async fn access_key(&self, akid: &str) -> Result<Option<Arc<KeyEntry>>, KeyringError> {
-        if let Ok(keys) = self.keys.lock() {
-            if let Some(k) = keys.get(akid) {
-                if k.loaded.elapsed() < KEY_TTL {
-                    return Ok(Some(k.clone()));
-                }
-            }
+        if let Ok(keys) = self.keys.lock()
+            && let Some(k) = keys.get(akid)
+            && k.loaded.elapsed() < KEY_TTL
+        {
+            return Ok(Some(k.clone()));
         }
         let Some(row) = self.db.access_key(akid).await? else {
             return Ok(None);
@@ -209,7 +216,9 @@ impl Keyring {
             }
             return Ok(None);
         }
-        let secret = self.master.open_value(ACCESS_KEY_PURPOSE, akid, &row.sealed_secret)?;
+        let secret = self
+            .master
+            .open_value(ACCESS_KEY_PURPOSE, akid, &row.sealed_secret)?;
         let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
         let role = Role::parse(&row.role).unwrap_or(Role::Read);
         let entry = Arc::new(KeyEntry {
@@ -227,11 +236,15 @@ impl Keyring {
 
     /// The SigV4 signing key of `key` for one day and region, derived once and cached.
     pub fn signing_key(&self, key: &KeyEntry, date: &str, region: &str) -> SigningKey {
-        let id = (key.access_key_id.clone(), date.to_string(), region.to_string());
-        if let Ok(cache) = self.signing.lock() {
-            if let Some(k) = cache.get(&id) {
-                return k.clone();
-            }
+        let id = (
+            key.access_key_id.clone(),
+            date.to_string(),
+            region.to_string(),
+        );
+        if let Ok(cache) = self.signing.lock()
+            && let Some(k) = cache.get(&id)
+        {
+            return k.clone();
         }
         let derived = SigningKey::derive(&key.secret, date, region, "secretsmanager");
         if let Ok(mut cache) = self.signing.lock() {
@@ -246,14 +259,25 @@ impl Keyring {
 
     /// The workspace with its key unwrapped, cached.
     pub async fn tenant(&self, workspace_id: &str) -> Result<Arc<Tenant>, KeyringError> {
-        if let Ok(t) = self.tenants.lock() {
-            if let Some(t) = t.get(workspace_id) {
-                return Ok(t.clone());
-            }
+        if let Ok(t) = self.tenants.lock()
+            && let Some(t) = t.get(workspace_id)
+        {
+            return Ok(t.clone());
         }
-        let row = self.db.workspace(workspace_id).await?.ok_or(KeyringError::NoWorkspace)?;
-        let key = self.master.unwrap_workspace_key(&row.id, &row.wrapped_key)?;
-        let tenant = Arc::new(Tenant { id: row.id, name: row.name, account_id: row.account_id, key });
+        let row = self
+            .db
+            .workspace(workspace_id)
+            .await?
+            .ok_or(KeyringError::NoWorkspace)?;
+        let key = self
+            .master
+            .unwrap_workspace_key(&row.id, &row.wrapped_key)?;
+        let tenant = Arc::new(Tenant {
+            id: row.id,
+            name: row.name,
+            account_id: row.account_id,
+            key,
+        });
         if let Ok(mut t) = self.tenants.lock() {
             t.insert(workspace_id.to_string(), tenant.clone());
         }

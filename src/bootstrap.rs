@@ -16,7 +16,9 @@ pub enum BootError {
     #[error("master key: {0}")]
     MasterKey(String),
     /// The key does not match the database.
-    #[error("the master key does not match this database (fingerprint {found}, expected {expected})")]
+    #[error(
+        "the master key does not match this database (fingerprint {found}, expected {expected})"
+    )]
     WrongMasterKey {
         /// Fingerprint of the key given.
         found: String,
@@ -42,18 +44,23 @@ pub fn now_ms() -> i64 {
 /// Resolve the master key: `VAULT_MASTER_KEY` (base64), else the key file, else a
 /// generated development key in the data directory (with a loud warning).
 pub fn master_key(args: &StorageArgs) -> Result<Arc<MasterKey>, BootError> {
-    if let Ok(b64) = std::env::var("VAULT_MASTER_KEY") {
-        if !b64.trim().is_empty() {
-            return MasterKey::from_base64(&b64).map(Arc::new).map_err(|e| BootError::MasterKey(e.to_string()));
-        }
+    if let Ok(b64) = std::env::var("VAULT_MASTER_KEY")
+        && !b64.trim().is_empty()
+    {
+        return MasterKey::from_base64(&b64)
+            .map(Arc::new)
+            .map_err(|e| BootError::MasterKey(e.to_string()));
     }
     if let Some(path) = &args.master_key_file {
-        let (key, _) = MasterKey::load_or_create_file(path, false).map_err(|e| BootError::MasterKey(e.to_string()))?;
+        let (key, _) = MasterKey::load_or_create_file(path, false)
+            .map_err(|e| BootError::MasterKey(e.to_string()))?;
         return Ok(Arc::new(key));
     }
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| BootError::Io(format!("creating {}: {e}", args.data_dir.display())))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| BootError::Io(format!("creating {}: {e}", args.data_dir.display())))?;
     let path = args.data_dir.join("master.key");
-    let (key, created) = MasterKey::load_or_create_file(&path, true).map_err(|e| BootError::MasterKey(e.to_string()))?;
+    let (key, created) = MasterKey::load_or_create_file(&path, true)
+        .map_err(|e| BootError::MasterKey(e.to_string()))?;
     let verb = if created { "generated" } else { "using" };
     eprintln!(
         "WARNING: {verb} a development master key at {} (mode 0600). Anyone who can read this file \
@@ -67,18 +74,23 @@ pub fn master_key(args: &StorageArgs) -> Result<Arc<MasterKey>, BootError> {
 pub async fn open(args: &StorageArgs) -> Result<(Db, Arc<MasterKey>), BootError> {
     let master = master_key(args)?;
     let url = args.database_url();
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        if let Some(dir) = std::path::Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| BootError::Io(format!("creating {}: {e}", dir.display())))?;
-            }
-        }
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| BootError::Io(format!("creating {}: {e}", dir.display())))?;
     }
     let db = Db::connect(&url, args.db_pool).await?;
     let fingerprint = master.fingerprint();
-    let stored = db.meta_insert_if_absent("master_key_fingerprint", &fingerprint).await?;
+    let stored = db
+        .meta_insert_if_absent("master_key_fingerprint", &fingerprint)
+        .await?;
     if stored != fingerprint {
-        return Err(BootError::WrongMasterKey { found: fingerprint, expected: stored });
+        return Err(BootError::WrongMasterKey {
+            found: fingerprint,
+            expected: stored,
+        });
     }
     Ok((db, master))
 }
@@ -89,21 +101,29 @@ fn env(name: &str) -> Option<String> {
 
 /// First start: create workspace `default` and its admin access key unless it exists.
 /// Returns the new key when one was generated, so the caller can print it once.
-pub async fn provision_default(db: &Db, master: &MasterKey) -> Result<Option<admin::NewAccessKey>, BootError> {
+pub async fn provision_default(
+    db: &Db,
+    master: &MasterKey,
+) -> Result<Option<admin::NewAccessKey>, BootError> {
     if db.workspace_by_name("default").await?.is_some() {
         return Ok(None);
     }
     let account = env("RAGNOS_ROOT_ACCOUNT_ID");
-    let ws = match admin::create_workspace(db, master, "default", account.as_deref(), now_ms()).await {
-        Ok(ws) => ws,
-        // Another node provisioned it first.
-        Err(AdminError::Exists(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let given = match (env("RAGNOS_ROOT_ACCESS_KEY_ID"), env("RAGNOS_ROOT_SECRET_ACCESS_KEY")) {
+    let ws =
+        match admin::create_workspace(db, master, "default", account.as_deref(), now_ms()).await {
+            Ok(ws) => ws,
+            // Another node provisioned it first.
+            Err(AdminError::Exists(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+    let given = match (
+        env("RAGNOS_ROOT_ACCESS_KEY_ID"),
+        env("RAGNOS_ROOT_SECRET_ACCESS_KEY"),
+    ) {
         (Some(id), Some(secret)) => Some((id, Zeroizing::new(secret))),
         _ => None,
     };
-    let key = admin::create_access_key(db, master, &ws, Role::Admin, Vec::new(), given, now_ms()).await?;
+    let key =
+        admin::create_access_key(db, master, &ws, Role::Admin, Vec::new(), given, now_ms()).await?;
     Ok(Some(key))
 }

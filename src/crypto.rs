@@ -163,7 +163,11 @@ impl MasterKey {
     }
 
     /// Unwrap a workspace key sealed by [`MasterKey::wrap_workspace_key`] for the same workspace.
-    pub fn unwrap_workspace_key(&self, workspace_id: &str, wrapped: &[u8]) -> Result<WorkspaceKey, CryptoError> {
+    pub fn unwrap_workspace_key(
+        &self,
+        workspace_id: &str,
+        wrapped: &[u8],
+    ) -> Result<WorkspaceKey, CryptoError> {
         let raw = open_with(&self.wrap, &context(WRAP_INFO, &[workspace_id]), wrapped)?;
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         if raw.len() != KEY_LEN {
@@ -175,12 +179,25 @@ impl MasterKey {
 
     /// Seal small server-held secrets that must be recoverable (an access key's secret, needed to verify SigV4), AAD = purpose + context (e.g. the access key id).
     pub fn seal_value(&self, purpose: &str, context_id: &str, plaintext: &[u8]) -> Vec<u8> {
-        seal_with(&self.value, &context(VALUE_INFO, &[purpose, context_id]), plaintext)
+        seal_with(
+            &self.value,
+            &context(VALUE_INFO, &[purpose, context_id]),
+            plaintext,
+        )
     }
 
     /// Open a blob from [`MasterKey::seal_value`] with the same purpose and context.
-    pub fn open_value(&self, purpose: &str, context_id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        open_with(&self.value, &context(VALUE_INFO, &[purpose, context_id]), sealed)
+    pub fn open_value(
+        &self,
+        purpose: &str,
+        context_id: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        open_with(
+            &self.value,
+            &context(VALUE_INFO, &[purpose, context_id]),
+            sealed,
+        )
     }
 
     /// Short non-secret fingerprint (hex of HMAC-SHA256(key, "ragnos-vault/fingerprint") first 8 bytes) stored in the DB so start-up can detect a wrong master key with a clear error.
@@ -235,14 +252,21 @@ impl WorkspaceKey {
     }
 
     /// Open a version's value; fails unless `ids` match the ones it was sealed with.
-    pub fn open(&self, ids: &VersionAad<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn open(
+        &self,
+        ids: &VersionAad<'_>,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         open_with(&self.data_cipher(ids), &version_aad(ids), sealed)
     }
 
     // A key per version (HKDF, microseconds) keeps each key's message count at one,
     // so random 96-bit nonces are never near GCM's collision bound.
     fn data_cipher(&self, ids: &VersionAad<'_>) -> Aes256Gcm {
-        let info = context(DATA_INFO, &[ids.workspace_id, ids.secret_id, ids.version_id]);
+        let info = context(
+            DATA_INFO,
+            &[ids.workspace_id, ids.secret_id, ids.version_id],
+        );
         derive_cipher(&self.0[..], &[&info])
     }
 }
@@ -282,7 +306,11 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Length-prefixed encoding of a domain label and ids, led by the format byte.
 /// The prefixes make it injective: ("ab", "c") and ("a", "bc") differ.
 fn context(domain: &str, parts: &[&str]) -> Vec<u8> {
-    let len = 1 + [domain].iter().chain(parts).map(|p| 8 + p.len()).sum::<usize>();
+    let len = 1 + [domain]
+        .iter()
+        .chain(parts)
+        .map(|p| 8 + p.len())
+        .sum::<usize>();
     let mut out = Vec::with_capacity(len);
     out.push(FORMAT_V1);
     for part in [domain].iter().chain(parts) {
@@ -293,14 +321,20 @@ fn context(domain: &str, parts: &[&str]) -> Vec<u8> {
 }
 
 fn version_aad(ids: &VersionAad<'_>) -> Vec<u8> {
-    context(VERSION_AAD, &[ids.workspace_id, ids.secret_id, ids.version_id])
+    context(
+        VERSION_AAD,
+        &[ids.workspace_id, ids.secret_id, ids.version_id],
+    )
 }
 
 /// HKDF-SHA256 (no salt: the input keys are already uniformly random) into an AES-256-GCM key.
 fn derive_cipher(ikm: &[u8], info: &[&[u8]]) -> Aes256Gcm {
     let mut okm = Zeroizing::new([0u8; KEY_LEN]);
     // HKDF only refuses outputs longer than 255 hash blocks; 32 bytes is one.
-    if Hkdf::<Sha256>::new(None, ikm).expand_multi_info(info, &mut okm[..]).is_err() {
+    if Hkdf::<Sha256>::new(None, ikm)
+        .expand_multi_info(info, &mut okm[..])
+        .is_err()
+    {
         fatal("HKDF refused a 32-byte output");
     }
     let key: &Key<Aes256Gcm> = (&*okm).into();
@@ -315,14 +349,20 @@ fn seal_with(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
     // GCM only refuses messages over 64 GiB; values are capped at 64 KiB long before here.
-    let Ok(tag) = cipher.encrypt_inout_detached((&nonce).into(), aad, (&mut out[HEADER_LEN..]).into()) else {
+    let Ok(tag) =
+        cipher.encrypt_inout_detached((&nonce).into(), aad, (&mut out[HEADER_LEN..]).into())
+    else {
         fatal("AES-GCM refused a message over 64 GiB")
     };
     out.extend_from_slice(&tag);
     out
 }
 
-fn open_with(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+fn open_with(
+    cipher: &Aes256Gcm,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if sealed.len() < HEADER_LEN + TAG_LEN || sealed[0] != FORMAT_V1 {
         return Err(CryptoError::Malformed);
     }
@@ -379,7 +419,11 @@ fn fatal(what: &str) -> ! {
 mod tests {
     use super::*;
 
-    const IDS: VersionAad<'static> = VersionAad { workspace_id: "ws-1", secret_id: "sec-1", version_id: "ver-1" };
+    const IDS: VersionAad<'static> = VersionAad {
+        workspace_id: "ws-1",
+        secret_id: "sec-1",
+        version_id: "ver-1",
+    };
 
     fn flips_all_fail(sealed: &[u8], open: impl Fn(&[u8]) -> bool) {
         for bit in 0..sealed.len() * 8 {
@@ -407,14 +451,34 @@ mod tests {
         let wk = WorkspaceKey::generate();
         let sealed = wk.seal(&IDS, b"hunter2");
         for other in [
-            VersionAad { workspace_id: "ws-2", ..IDS },
-            VersionAad { secret_id: "sec-2", ..IDS },
-            VersionAad { version_id: "ver-2", ..IDS },
+            VersionAad {
+                workspace_id: "ws-2",
+                ..IDS
+            },
+            VersionAad {
+                secret_id: "sec-2",
+                ..IDS
+            },
+            VersionAad {
+                version_id: "ver-2",
+                ..IDS
+            },
             // Same concatenation, different split: length prefixes must tell them apart.
-            VersionAad { workspace_id: "ws-1s", secret_id: "ec-1", version_id: "ver-1" },
-            VersionAad { workspace_id: "ws-1", secret_id: "sec-1ver-1", version_id: "" },
+            VersionAad {
+                workspace_id: "ws-1s",
+                secret_id: "ec-1",
+                version_id: "ver-1",
+            },
+            VersionAad {
+                workspace_id: "ws-1",
+                secret_id: "sec-1ver-1",
+                version_id: "",
+            },
         ] {
-            assert!(matches!(wk.open(&other, &sealed), Err(CryptoError::Decrypt)), "{other:?}");
+            assert!(
+                matches!(wk.open(&other, &sealed), Err(CryptoError::Decrypt)),
+                "{other:?}"
+            );
         }
         assert!(WorkspaceKey::generate().open(&IDS, &sealed).is_err());
     }
@@ -435,8 +499,15 @@ mod tests {
         assert_eq!(&back.0[..], &wk.0[..]);
         // The unwrapped key opens what the original sealed.
         assert_eq!(&back.open(&IDS, &wk.seal(&IDS, b"v")).unwrap()[..], b"v");
-        assert!(matches!(mk.unwrap_workspace_key("ws-2", &wrapped), Err(CryptoError::Decrypt)));
-        assert!(MasterKey::generate().unwrap_workspace_key("ws-1", &wrapped).is_err());
+        assert!(matches!(
+            mk.unwrap_workspace_key("ws-2", &wrapped),
+            Err(CryptoError::Decrypt)
+        ));
+        assert!(
+            MasterKey::generate()
+                .unwrap_workspace_key("ws-1", &wrapped)
+                .is_err()
+        );
         // Domain separation: a wrapped key is not an openable value and vice versa.
         assert!(mk.open_value(WRAP_INFO, "ws-1", &wrapped).is_err());
     }
@@ -445,11 +516,18 @@ mod tests {
     fn sealed_values_bind_purpose_and_context() {
         let mk = MasterKey::generate();
         let sealed = mk.seal_value("access-key", "AKIDEXAMPLE", b"secret-access-key");
-        assert_eq!(&mk.open_value("access-key", "AKIDEXAMPLE", &sealed).unwrap()[..], b"secret-access-key");
+        assert_eq!(
+            &mk.open_value("access-key", "AKIDEXAMPLE", &sealed).unwrap()[..],
+            b"secret-access-key"
+        );
         assert!(mk.open_value("access-key", "AKIDOTHER", &sealed).is_err());
         assert!(mk.open_value("webhook", "AKIDEXAMPLE", &sealed).is_err());
         assert!(mk.open_value("access-keyAKID", "EXAMPLE", &sealed).is_err());
-        assert!(MasterKey::generate().open_value("access-key", "AKIDEXAMPLE", &sealed).is_err());
+        assert!(
+            MasterKey::generate()
+                .open_value("access-key", "AKIDEXAMPLE", &sealed)
+                .is_err()
+        );
         assert!(mk.unwrap_workspace_key("AKIDEXAMPLE", &sealed).is_err());
     }
 
@@ -458,8 +536,12 @@ mod tests {
         let mk = MasterKey::generate();
         let wk = WorkspaceKey::generate();
         flips_all_fail(&wk.seal(&IDS, b"tiny!"), |b| wk.open(&IDS, b).is_ok());
-        flips_all_fail(&mk.wrap_workspace_key("ws-1", &wk), |b| mk.unwrap_workspace_key("ws-1", b).is_ok());
-        flips_all_fail(&mk.seal_value("p", "c", b"ab"), |b| mk.open_value("p", "c", b).is_ok());
+        flips_all_fail(&mk.wrap_workspace_key("ws-1", &wk), |b| {
+            mk.unwrap_workspace_key("ws-1", b).is_ok()
+        });
+        flips_all_fail(&mk.seal_value("p", "c", b"ab"), |b| {
+            mk.open_value("p", "c", b).is_ok()
+        });
     }
 
     #[test]
@@ -467,15 +549,25 @@ mod tests {
         let wk = WorkspaceKey::generate();
         let sealed = wk.seal(&IDS, b"some value");
         for len in 0..sealed.len() {
-            assert!(wk.open(&IDS, &sealed[..len]).is_err(), "prefix of {len} bytes accepted");
+            assert!(
+                wk.open(&IDS, &sealed[..len]).is_err(),
+                "prefix of {len} bytes accepted"
+            );
         }
         let mut longer = sealed.clone();
         longer.push(0);
         assert!(wk.open(&IDS, &longer).is_err());
         let mut bad_version = sealed;
         bad_version[0] = 2;
-        assert!(matches!(wk.open(&IDS, &bad_version), Err(CryptoError::Malformed)));
-        assert!(MasterKey::generate().unwrap_workspace_key("ws", &[1u8; 29]).is_err());
+        assert!(matches!(
+            wk.open(&IDS, &bad_version),
+            Err(CryptoError::Malformed)
+        ));
+        assert!(
+            MasterKey::generate()
+                .unwrap_workspace_key("ws", &[1u8; 29])
+                .is_err()
+        );
     }
 
     #[test]
@@ -493,15 +585,38 @@ mod tests {
         assert_eq!(b64.len(), 44);
         let again = MasterKey::from_base64(&format!("  {}\n", &*b64)).unwrap();
         assert_eq!(again.fingerprint(), mk.fingerprint());
-        assert_eq!(MasterKey::from_bytes(&mk.key[..]).unwrap().fingerprint(), mk.fingerprint());
-        for bad in ["", "not base64!!", "AAAA", &STANDARD.encode([7u8; 31]), &STANDARD.encode([7u8; 33]), &"A".repeat(1000)] {
-            assert!(matches!(MasterKey::from_base64(bad), Err(CryptoError::BadKey(_))), "{bad:?}");
+        assert_eq!(
+            MasterKey::from_bytes(&mk.key[..]).unwrap().fingerprint(),
+            mk.fingerprint()
+        );
+        for bad in [
+            "",
+            "not base64!!",
+            "AAAA",
+            &STANDARD.encode([7u8; 31]),
+            &STANDARD.encode([7u8; 33]),
+            &"A".repeat(1000),
+        ] {
+            assert!(
+                matches!(MasterKey::from_base64(bad), Err(CryptoError::BadKey(_))),
+                "{bad:?}"
+            );
         }
-        assert!(matches!(MasterKey::from_bytes(&[0u8; 31]), Err(CryptoError::BadKey(_))));
-        assert!(matches!(MasterKey::from_bytes(&[0u8; 33]), Err(CryptoError::BadKey(_))));
+        assert!(matches!(
+            MasterKey::from_bytes(&[0u8; 31]),
+            Err(CryptoError::BadKey(_))
+        ));
+        assert!(matches!(
+            MasterKey::from_bytes(&[0u8; 33]),
+            Err(CryptoError::BadKey(_))
+        ));
         // The decoder's own message would quote the offending symbol; ours must not.
-        let err = MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA?=").unwrap_err();
-        assert!(!err.to_string().contains('?') && !err.to_string().contains("63"), "{err}");
+        let err =
+            MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA?=").unwrap_err();
+        assert!(
+            !err.to_string().contains('?') && !err.to_string().contains("63"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -526,7 +641,10 @@ mod tests {
         ));
         let (created, was_created) = MasterKey::load_or_create_file(&path, true).unwrap();
         assert!(was_created);
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let (loaded, was_created) = MasterKey::load_or_create_file(&path, true).unwrap();
         assert!(!was_created);
         assert_eq!(loaded.fingerprint(), created.fingerprint());
@@ -534,11 +652,18 @@ mod tests {
         let raw = dir.path().join("raw.key");
         std::fs::write(&raw, [9u8; 32]).unwrap();
         let (from_raw, _) = MasterKey::load_or_create_file(&raw, false).unwrap();
-        assert_eq!(from_raw.fingerprint(), MasterKey::from_bytes(&[9u8; 32]).unwrap().fingerprint());
+        assert_eq!(
+            from_raw.fingerprint(),
+            MasterKey::from_bytes(&[9u8; 32]).unwrap().fingerprint()
+        );
         std::fs::write(&raw, b"garbage").unwrap();
-        assert!(matches!(MasterKey::load_or_create_file(&raw, true), Err(CryptoError::BadKey(_))));
+        assert!(matches!(
+            MasterKey::load_or_create_file(&raw, true),
+            Err(CryptoError::BadKey(_))
+        ));
         // A missing directory is an I/O error naming the path, not a panic.
-        let err = MasterKey::load_or_create_file(&dir.path().join("no/such/dir/key"), true).unwrap_err();
+        let err =
+            MasterKey::load_or_create_file(&dir.path().join("no/such/dir/key"), true).unwrap_err();
         assert!(err.to_string().contains("no/such/dir"), "{err}");
     }
 
@@ -546,10 +671,18 @@ mod tests {
     fn debug_output_is_redacted() {
         let bytes = [0x42u8; 32];
         let mk = MasterKey::from_bytes(&bytes).unwrap();
-        let wk = mk.unwrap_workspace_key("ws", &mk.wrap_workspace_key("ws", &WorkspaceKey(Zeroizing::new(bytes)))).unwrap();
+        let wk = mk
+            .unwrap_workspace_key(
+                "ws",
+                &mk.wrap_workspace_key("ws", &WorkspaceKey(Zeroizing::new(bytes))),
+            )
+            .unwrap();
         for shown in [format!("{mk:?}"), format!("{mk:#?}"), format!("{wk:?}")] {
             assert!(shown.contains("[REDACTED]"), "{shown}");
-            assert!(!shown.contains("66") && !shown.contains("42") && !shown.contains(&*mk.to_base64()), "{shown}");
+            assert!(
+                !shown.contains("66") && !shown.contains("42") && !shown.contains(&*mk.to_base64()),
+                "{shown}"
+            );
         }
     }
 
@@ -557,16 +690,29 @@ mod tests {
     /// (Python `cryptography`). Stored data must stay readable: never change these.
     #[test]
     fn frozen_vectors_still_open() {
-        let hex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+        let hex = |s: &str| {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect::<Vec<u8>>()
+        };
         let mk = MasterKey::from_bytes(&[1u8; 32]).unwrap();
         assert_eq!(mk.fingerprint(), "0752312d6757573a");
-        let wrapped = hex("011aba10b169fe429a5ef23002b88fc31944da13e98a098c6b079c14083cc73c752f428720be744774f22b1d3fc6514ee88ec0cdb89bc591c35a18b5e2");
+        let wrapped = hex(
+            "011aba10b169fe429a5ef23002b88fc31944da13e98a098c6b079c14083cc73c752f428720be744774f22b1d3fc6514ee88ec0cdb89bc591c35a18b5e2",
+        );
         let wk = mk.unwrap_workspace_key("ws-1", &wrapped).unwrap();
         assert_eq!(&wk.0[..], &[2u8; 32]);
-        let version = hex("0143f68e38c305977df7905a55c8ff02c7851e7f28509ac4d4e7072c676cd0aa8bc7f7fd");
+        let version =
+            hex("0143f68e38c305977df7905a55c8ff02c7851e7f28509ac4d4e7072c676cd0aa8bc7f7fd");
         assert_eq!(&wk.open(&IDS, &version).unwrap()[..], b"hunter2");
-        let value = hex("01b3896a9b03f405279feb8ee9826d6caa47b6f9a7764d5c63dd8eef116bce8abc16cc78db41d3483760");
-        assert_eq!(&mk.open_value("access-key", "AKIDEXAMPLE", &value).unwrap()[..], b"wJalrXUtnFEMI");
+        let value = hex(
+            "01b3896a9b03f405279feb8ee9826d6caa47b6f9a7764d5c63dd8eef116bce8abc16cc78db41d3483760",
+        );
+        assert_eq!(
+            &mk.open_value("access-key", "AKIDEXAMPLE", &value).unwrap()[..],
+            b"wJalrXUtnFEMI"
+        );
     }
 
     #[test]
@@ -585,6 +731,9 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert_ne!(random_bytes::<16>(), random_bytes::<16>());
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "ragnos-vault", version, about = "Self-hosted secrets manager speaking the AWS Secrets Manager API")]
+#[command(
+    name = "ragnos-vault",
+    version,
+    about = "Self-hosted secrets manager speaking the AWS Secrets Manager API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,7 +79,11 @@ enum AccessKeyCommand {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAGNOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn shutdown_signal() {
@@ -101,20 +109,38 @@ async fn shutdown_signal() {
 }
 
 async fn run_server(args: ServerArgs) -> Result<(), String> {
-    let (db, master) = bootstrap::open(&args.storage).await.map_err(|e| e.to_string())?;
-    if let Some(key) = bootstrap::provision_default(&db, &master).await.map_err(|e| e.to_string())? {
+    let (db, master) = bootstrap::open(&args.storage)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(key) = bootstrap::provision_default(&db, &master)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         let json = serde_json::to_string_pretty(&key).map_err(|e| e.to_string())?;
-        println!("Created workspace 'default' (account {}) with an admin access key. It is shown only once:\n{json}", key.account_id);
+        println!(
+            "Created workspace 'default' (account {}) with an admin access key. It is shown only once:\n{json}",
+            key.account_id
+        );
     }
     if args.redis_url.is_some() {
-        tracing::warn!("REDIS_URL is set but cross-node invalidation is not enabled in this build; caching stays node-local");
+        tracing::warn!(
+            "REDIS_URL is set but cross-node invalidation is not enabled in this build; caching stays node-local"
+        );
     }
-    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("binding {}: {e}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("binding {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let engine = Engine::new(db.clone());
     let keyring = Arc::new(Keyring::new(db.clone(), master));
     let audit = ragnos_vault::audit::AuditWriter::start(db.clone());
-    let app = Arc::new(App { protocol: Protocol { engine: engine.clone(), keyring, audit } });
+    let app = Arc::new(App {
+        protocol: Protocol {
+            engine: engine.clone(),
+            keyring,
+            audit,
+        },
+    });
     // Background upkeep: purge secrets whose recovery window ended (reads purge lazily
     // too), and keep the next months' audit partitions created ahead of time.
     tokio::spawn(async move {
@@ -125,17 +151,19 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
             if let Err(e) = engine.purge_expired(bootstrap::now_ms()).await {
                 tracing::warn!(error = %e, "purging expired secrets failed");
             }
-            if rounds % (24 * 60) == 0 {
-                if let Err(e) = engine.db().ensure_audit_partitions(3).await {
-                    tracing::warn!(error = %e, "creating audit partitions failed");
-                }
+            if rounds.is_multiple_of(24 * 60)
+                && let Err(e) = engine.db().ensure_audit_partitions(3).await
+            {
+                tracing::warn!(error = %e, "creating audit partitions failed");
             }
             rounds += 1;
         }
     });
     println!("ragnos-vault listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    server::run(listener, app, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    server::run(listener, app, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!("shut down cleanly");
     Ok(())
 }
@@ -144,15 +172,26 @@ async fn run_admin(storage: StorageArgs, command: AdminCommand) -> Result<(), St
     let (db, master) = bootstrap::open(&storage).await.map_err(|e| e.to_string())?;
     let now = bootstrap::now_ms();
     match command {
-        AdminCommand::Workspace { command: WorkspaceCommand::Create { name, account_id } } => {
+        AdminCommand::Workspace {
+            command: WorkspaceCommand::Create { name, account_id },
+        } => {
             let ws = admin::create_workspace(&db, &master, &name, account_id.as_deref(), now)
                 .await
                 .map_err(|e| e.to_string())?;
-            let out = serde_json::json!({"id": ws.id, "name": ws.name, "account_id": ws.account_id});
+            let out =
+                serde_json::json!({"id": ws.id, "name": ws.name, "account_id": ws.account_id});
             println!("{out}");
         }
-        AdminCommand::AccessKey { command: AccessKeyCommand::Create { workspace, role, scopes } } => {
-            let role = Role::parse(&role).ok_or_else(|| format!("invalid role '{role}': use admin, write or read"))?;
+        AdminCommand::AccessKey {
+            command:
+                AccessKeyCommand::Create {
+                    workspace,
+                    role,
+                    scopes,
+                },
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| format!("invalid role '{role}': use admin, write or read"))?;
             let ws = db
                 .workspace_by_name(&workspace)
                 .await
@@ -161,7 +200,10 @@ async fn run_admin(storage: StorageArgs, command: AdminCommand) -> Result<(), St
             let key = admin::create_access_key(&db, &master, &ws, role, scopes, None, now)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&key).map_err(|e| e.to_string())?);
+            println!(
+                "{}",
+                serde_json::to_string(&key).map_err(|e| e.to_string())?
+            );
         }
     }
     Ok(())
@@ -170,7 +212,10 @@ async fn run_admin(storage: StorageArgs, command: AdminCommand) -> Result<(), St
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -30,7 +30,12 @@ pub struct App {
 
 type Body = Full<Bytes>;
 
-fn response(status: StatusCode, content_type: &str, request_id: &str, body: impl Into<Bytes>) -> Response<Body> {
+fn response(
+    status: StatusCode,
+    content_type: &str,
+    request_id: &str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -52,16 +57,30 @@ fn aws_error(e: &AwsError, request_id: &str) -> Response<Body> {
 }
 
 /// Route one request.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: Option<SocketAddr>) -> Response<Body> {
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    peer: Option<SocketAddr>,
+) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
     match (&parts.method, parts.uri.path()) {
         (&Method::GET, "/healthz") => {
-            return response(StatusCode::OK, "application/json", &request_id, r#"{"status":"ok"}"#);
+            return response(
+                StatusCode::OK,
+                "application/json",
+                &request_id,
+                r#"{"status":"ok"}"#,
+            );
         }
         (&Method::GET, "/readyz") => {
             return match app.protocol.engine.db().ping().await {
-                Ok(()) => response(StatusCode::OK, "application/json", &request_id, r#"{"status":"ready"}"#),
+                Ok(()) => response(
+                    StatusCode::OK,
+                    "application/json",
+                    &request_id,
+                    r#"{"status":"ready"}"#,
+                ),
                 Err(_) => response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "application/json",
@@ -92,7 +111,10 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: Option<SocketAd
         }
     };
     let started = std::time::Instant::now();
-    let out = app.protocol.handle(&parts, &body, &request_id, peer, SystemTime::now()).await;
+    let out = app
+        .protocol
+        .handle(&parts, &body, &request_id, peer, SystemTime::now())
+        .await;
     tracing::info!(
         request_id = %request_id,
         operation = out.operation,
@@ -103,10 +125,10 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: Option<SocketAd
         "request"
     );
     let mut r = response(out.status, JSON_CONTENT_TYPE, &request_id, out.body);
-    if let Some(code) = out.error_code {
-        if let Ok(v) = HeaderValue::from_str(code) {
-            r.headers_mut().insert("x-amzn-errortype", v);
-        }
+    if let Some(code) = out.error_code
+        && let Ok(v) = HeaderValue::from_str(code)
+    {
+        r.headers_mut().insert("x-amzn-errortype", v);
     }
     r
 }
@@ -152,7 +174,9 @@ pub async fn run(
             let app = app.clone();
             async move { Ok::<_, std::convert::Infallible>(handle(app, req, Some(peer)).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

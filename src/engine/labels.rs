@@ -16,10 +16,10 @@ pub type Labels = BTreeMap<String, String>;
 
 /// Move AWSCURRENT to `to`, dragging AWSPREVIOUS onto the version it left.
 fn move_current(labels: &mut Labels, to: &str) {
-    if let Some(old) = labels.get(AWSCURRENT).cloned() {
-        if old != to {
-            labels.insert(AWSPREVIOUS.to_string(), old);
-        }
+    if let Some(old) = labels.get(AWSCURRENT).cloned()
+        && old != to
+    {
+        labels.insert(AWSPREVIOUS.to_string(), old);
     }
     labels.insert(AWSCURRENT.to_string(), to.to_string());
 }
@@ -50,21 +50,22 @@ pub fn update_stage(
     move_to: Option<&str>,
 ) -> Result<(), EngineError> {
     let holder = labels.get(label).cloned();
-    if let Some(from) = remove_from {
-        if holder.as_deref() != Some(from) {
-            return Err(EngineError::InvalidParameter(format!(
-                "The staging label {label} is not currently attached to version {from}."
-            )));
-        }
+    if let Some(from) = remove_from
+        && holder.as_deref() != Some(from)
+    {
+        return Err(EngineError::InvalidParameter(format!(
+            "The staging label {label} is not currently attached to version {from}."
+        )));
     }
     match move_to {
         Some(to) => {
-            if let Some(h) = &holder {
-                if h != to && remove_from.is_none() {
-                    return Err(EngineError::InvalidParameter(format!(
-                        "The parameter RemoveFromVersionId can't be empty. Staging label {label} is currently attached to version {h}, so you must explicitly reference that version in RemoveFromVersionId."
-                    )));
-                }
+            if let Some(h) = &holder
+                && h != to
+                && remove_from.is_none()
+            {
+                return Err(EngineError::InvalidParameter(format!(
+                    "The parameter RemoveFromVersionId can't be empty. Staging label {label} is currently attached to version {h}, so you must explicitly reference that version in RemoveFromVersionId."
+                )));
             }
             if label == AWSCURRENT {
                 move_current(labels, to);
@@ -93,7 +94,11 @@ pub fn update_stage(
 
 /// Labels of one version, sorted.
 pub fn of_version(labels: &Labels, version_id: &str) -> Vec<String> {
-    labels.iter().filter(|(_, v)| *v == version_id).map(|(l, _)| l.clone()).collect()
+    labels
+        .iter()
+        .filter(|(_, v)| *v == version_id)
+        .map(|(l, _)| l.clone())
+        .collect()
 }
 
 /// VersionId → labels for every version that has one.
@@ -110,7 +115,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(l, v)| (l.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(l, v)| (l.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -131,7 +139,10 @@ mod tests {
     fn custom_labels_leave_current_alone() {
         let mut l = labels(&[("AWSCURRENT", "v1")]);
         attach_new_version(&mut l, "v2", Some(&["S0".into(), "S1".into()]));
-        assert_eq!(l, labels(&[("AWSCURRENT", "v1"), ("S0", "v2"), ("S1", "v2")]));
+        assert_eq!(
+            l,
+            labels(&[("AWSCURRENT", "v1"), ("S0", "v2"), ("S1", "v2")])
+        );
     }
 
     #[test]

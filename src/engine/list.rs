@@ -46,9 +46,13 @@ pub fn encode_offset_token(offset: usize) -> String {
 
 /// Decode [`encode_offset_token`].
 pub fn decode_offset_token(token: &str) -> EngineResult<usize> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid_token())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid_token())?;
     let text = String::from_utf8(raw).map_err(|_| invalid_token())?;
-    text.strip_prefix("o:").and_then(|n| n.parse().ok()).ok_or_else(invalid_token)
+    text.strip_prefix("o:")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(invalid_token)
 }
 
 impl Query {
@@ -92,7 +96,9 @@ impl Query {
 
     /// Does one secret pass every filter?
     pub fn matches(&self, row: &SecretRow, tags: &[Tag]) -> bool {
-        self.filters.iter().all(|(key, values)| filter_matches(key, values, row, tags))
+        self.filters
+            .iter()
+            .all(|(key, values)| filter_matches(key, values, row, tags))
     }
 
     fn cursor_of(&self, row: &SecretRow) -> ListCursor {
@@ -102,7 +108,10 @@ impl Query {
             SortKey::LastChanged => row.last_changed_at.to_string(),
             SortKey::LastAccessed => row.last_accessed_at.unwrap_or(0).to_string(),
         };
-        ListCursor { key, id: row.id.clone() }
+        ListCursor {
+            key,
+            id: row.id.clone(),
+        }
     }
 }
 
@@ -116,7 +125,10 @@ fn filter_matches(key: &str, values: &[String], row: &SecretRow, tags: &[Tag]) -
     let test = |prefix: &str| -> bool {
         match key {
             "name" => row.name.starts_with(prefix),
-            "description" => row.description.as_deref().is_some_and(|d| starts_with_ci(d, prefix)),
+            "description" => row
+                .description
+                .as_deref()
+                .is_some_and(|d| starts_with_ci(d, prefix)),
             "tag-key" => tags.iter().any(|t| t.key.starts_with(prefix)),
             "tag-value" => tags.iter().any(|t| t.value.starts_with(prefix)),
             "primary-region" => row.region.starts_with(prefix),
@@ -126,7 +138,9 @@ fn filter_matches(key: &str, values: &[String], row: &SecretRow, tags: &[Tag]) -
             "all" => prefix.split_whitespace().all(|word| {
                 let hit = |attr: &str| {
                     starts_with_ci(attr, word)
-                        || attr.split(|c: char| !c.is_alphanumeric()).any(|w| starts_with_ci(w, word))
+                        || attr
+                            .split(|c: char| !c.is_alphanumeric())
+                            .any(|w| starts_with_ci(w, word))
                 };
                 hit(&row.name)
                     || row.description.as_deref().is_some_and(hit)
@@ -135,7 +149,8 @@ fn filter_matches(key: &str, values: &[String], row: &SecretRow, tags: &[Tag]) -
             _ => false,
         }
     };
-    let (negated, positive): (Vec<&String>, Vec<&String>) = values.iter().partition(|v| v.starts_with('!'));
+    let (negated, positive): (Vec<&String>, Vec<&String>) =
+        values.iter().partition(|v| v.starts_with('!'));
     let positive_ok = positive.is_empty() || positive.iter().any(|v| test(v));
     let negative_ok = negated.iter().all(|v| !test(&v[1..]));
     positive_ok && negative_ok
@@ -155,7 +170,9 @@ pub async fn page(
             if t.is_empty() || t.len() > 4096 {
                 return Err(invalid_token());
             }
-            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).map_err(|_| invalid_token())?;
+            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .map_err(|_| invalid_token())?;
             let token: Token = serde_json::from_slice(&raw).map_err(|_| invalid_token())?;
             if token.s != sort_name(query.sort) || token.d != query.descending {
                 return Err(invalid_token());
@@ -164,7 +181,11 @@ pub async fn page(
         }
         None => None,
     };
-    let batch = if query.filters.is_empty() { limit as i64 + 1 } else { 500 };
+    let batch = if query.filters.is_empty() {
+        limit as i64 + 1
+    } else {
+        500
+    };
     let mut out: Vec<SecretRow> = Vec::with_capacity(limit);
     loop {
         let rows = db
@@ -196,7 +217,11 @@ pub async fn page(
                 // One more match exists: the page is full and a next page is due.
                 let last = out.last().map(|r| query.cursor_of(r));
                 let token = last.map(|c| {
-                    let t = Token { c, s: sort_name(query.sort).into(), d: query.descending };
+                    let t = Token {
+                        c,
+                        s: sort_name(query.sort).into(),
+                        d: query.descending,
+                    };
                     base64::engine::general_purpose::URL_SAFE_NO_PAD
                         .encode(serde_json::to_vec(&t).unwrap_or_default())
                 });
@@ -237,7 +262,10 @@ mod tests {
     }
 
     fn q(key: &str, values: &[&str]) -> Query {
-        let f = Filter { key: Some(key.into()), values: values.iter().map(|v| v.to_string()).collect() };
+        let f = Filter {
+            key: Some(key.into()),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
         Query::new(&[f], None, None, false).unwrap()
     }
 
@@ -260,7 +288,10 @@ mod tests {
 
     #[test]
     fn tags_and_all() {
-        let tags = vec![Tag { key: "team".into(), value: "Payments".into() }];
+        let tags = vec![Tag {
+            key: "team".into(),
+            value: "Payments".into(),
+        }];
         assert!(q("tag-key", &["te"]).matches(&row("x", None), &tags));
         assert!(q("tag-value", &["Pay"]).matches(&row("x", None), &tags));
         assert!(!q("tag-value", &["pay"]).matches(&row("x", None), &tags));

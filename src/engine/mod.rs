@@ -151,7 +151,10 @@ impl SecretState {
     }
 
     fn arn_name(&self) -> ArnName {
-        ArnName { arn: self.row.arn.clone(), name: self.row.name.clone() }
+        ArnName {
+            arn: self.row.arn.clone(),
+            name: self.row.name.clone(),
+        }
     }
 
     /// A copy to mutate, with the revision bumped.
@@ -221,7 +224,10 @@ fn arn_suffix() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let bytes: [u8; 6] = crate::crypto::random_bytes();
     // 256 is not a multiple of 62; the slight bias is harmless for a name suffix.
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// The engine: stateless apart from its database handle.
@@ -242,11 +248,24 @@ impl Engine {
     }
 
     fn aad<'a>(scope: &'a Scope, secret_id: &'a str, version_id: &'a str) -> VersionAad<'a> {
-        VersionAad { workspace_id: &scope.tenant.id, secret_id, version_id }
+        VersionAad {
+            workspace_id: &scope.tenant.id,
+            secret_id,
+            version_id,
+        }
     }
 
-    fn seal(scope: &Scope, secret_id: &str, version_id: &str, value: &NewValue, now: i64) -> VersionRow {
-        let sealed = scope.tenant.key.seal(&Self::aad(scope, secret_id, version_id), &value.bytes);
+    fn seal(
+        scope: &Scope,
+        secret_id: &str,
+        version_id: &str,
+        value: &NewValue,
+        now: i64,
+    ) -> VersionRow {
+        let sealed = scope
+            .tenant
+            .key
+            .seal(&Self::aad(scope, secret_id, version_id), &value.bytes);
         VersionRow {
             secret_id: secret_id.to_string(),
             version_id: version_id.to_string(),
@@ -259,18 +278,29 @@ impl Engine {
     }
 
     /// Look a secret up by name, full ARN or partial ARN. Expired secrets are purged here.
-    async fn find(&self, scope: &Scope, secret_id: &str, now: i64) -> EngineResult<Option<SecretRow>> {
+    async fn find(
+        &self,
+        scope: &Scope,
+        secret_id: &str,
+        now: i64,
+    ) -> EngineResult<Option<SecretRow>> {
         let lookup = match parse_arn(secret_id) {
             Some(arn) => {
                 // An ARN of another region or account names nothing in this one.
                 if arn.region != scope.region || arn.account != scope.tenant.account_id {
                     return Ok(None);
                 }
-                SecretLookup::Arn { arn: secret_id, tail: arn.tail }
+                SecretLookup::Arn {
+                    arn: secret_id,
+                    tail: arn.tail,
+                }
             }
             None => SecretLookup::Name(secret_id),
         };
-        let row = self.db.find_secret(&scope.tenant.id, &scope.region, &lookup).await?;
+        let row = self
+            .db
+            .find_secret(&scope.tenant.id, &scope.region, &lookup)
+            .await?;
         match row {
             Some(r) if r.deletion_date.is_some_and(|d| d <= now) => {
                 self.db.purge_secret(&scope.tenant.id, &r.id, None).await?;
@@ -281,14 +311,27 @@ impl Engine {
     }
 
     async fn load(&self, row: SecretRow) -> EngineResult<SecretState> {
-        let (versions, stages) = self.db.versions_and_stages(&row.workspace_id, &row.id).await?;
-        let labels = stages.into_iter().map(|s| (s.stage, s.version_id)).collect();
-        Ok(SecretState { row, versions, labels })
+        let (versions, stages) = self
+            .db
+            .versions_and_stages(&row.workspace_id, &row.id)
+            .await?;
+        let labels = stages
+            .into_iter()
+            .map(|s| (s.stage, s.version_id))
+            .collect();
+        Ok(SecretState {
+            row,
+            versions,
+            labels,
+        })
     }
 
     /// Find and load, checking the caller's scope on the secret's name.
     async fn state(&self, scope: &Scope, secret_id: &str, now: i64) -> EngineResult<SecretState> {
-        let row = self.find(scope, secret_id, now).await?.ok_or_else(not_found)?;
+        let row = self
+            .find(scope, secret_id, now)
+            .await?
+            .ok_or_else(not_found)?;
         scope.access.check_name(&row.name)?;
         self.load(row).await
     }
@@ -309,14 +352,27 @@ impl Engine {
     }
 
     /// Decrypt one version and check it equals `value` (idempotent replays).
-    async fn same_value(&self, scope: &Scope, state: &SecretState, version_id: &str, value: &NewValue) -> EngineResult<bool> {
-        let Some(v) = self.db.version(&scope.tenant.id, &state.row.id, version_id).await? else {
+    async fn same_value(
+        &self,
+        scope: &Scope,
+        state: &SecretState,
+        version_id: &str,
+        value: &NewValue,
+    ) -> EngineResult<bool> {
+        let Some(v) = self
+            .db
+            .version(&scope.tenant.id, &state.row.id, version_id)
+            .await?
+        else {
             return Ok(false);
         };
         let plain = scope
             .tenant
             .key
-            .open(&Self::aad(scope, &state.row.id, version_id), &v.sealed_value)
+            .open(
+                &Self::aad(scope, &state.row.id, version_id),
+                &v.sealed_value,
+            )
             .map_err(|_| EngineError::Decryption)?;
         Ok(v.is_binary == value.is_binary && crate::crypto::constant_time_eq(&plain, &value.bytes))
     }
@@ -330,14 +386,23 @@ impl Engine {
     // ------------------------------------------------------------------ CreateSecret
 
     /// CreateSecret.
-    pub async fn create_secret(&self, scope: &Scope, input: CreateSecretInput, now: i64) -> EngineResult<VersionOutput> {
+    pub async fn create_secret(
+        &self,
+        scope: &Scope,
+        input: CreateSecretInput,
+        now: i64,
+    ) -> EngineResult<VersionOutput> {
         let name = validate::required("name", &input.name)?.clone();
         validate::secret_name(&name)?;
         validate::opt_length("description", &input.description, 0, 2048)?;
         validate::opt_length("kmsKeyId", &input.kms_key_id, 0, 2048)?;
         let tags = input.tags.clone().unwrap_or_default();
         validate::tags(&tags)?;
-        if input.add_replica_regions.as_ref().is_some_and(|r| !r.is_empty()) {
+        if input
+            .add_replica_regions
+            .as_ref()
+            .is_some_and(|r| !r.is_empty())
+        {
             return Err(EngineError::InvalidRequest(
                 "Replication to other regions is not supported by this server yet.".into(),
             ));
@@ -362,8 +427,8 @@ impl Engine {
                     ));
                 }
                 // A replay of the same create (same token, same value) succeeds unchanged.
-                if let (Some(token), Some(value)) = (&token, &value) {
-                    if state.has_version(token) {
+                if let (Some(token), Some(value)) = (&token, &value)
+                    && state.has_version(token) {
                         if self.same_value(scope, &state, token, value).await? {
                             return Ok(VersionOutput {
                                 arn: state.row.arn.clone(),
@@ -374,7 +439,6 @@ impl Engine {
                         }
                         return Err(Self::token_in_use(token, &state.row.arn));
                     }
-                }
                 return Err(EngineError::Exists(format!(
                     "The operation failed because the secret {name} already exists."
                 )));
@@ -430,7 +494,12 @@ impl Engine {
     // ------------------------------------------------------------------ reads
 
     /// GetSecretValue.
-    pub async fn get_secret_value(&self, scope: &Scope, input: &GetSecretValueInput, now: i64) -> EngineResult<SecretValueOutput> {
+    pub async fn get_secret_value(
+        &self,
+        scope: &Scope,
+        input: &GetSecretValueInput,
+        now: i64,
+    ) -> EngineResult<SecretValueOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         if let Some(v) = &input.version_id {
             validate::version_token("versionId", v)?;
@@ -447,12 +516,12 @@ impl Engine {
                         "Secrets Manager can't find the specified secret value for VersionId: {vid}"
                     )));
                 }
-                if let Some(stage) = stage {
-                    if state.labels.get(stage) != Some(vid) {
-                        return Err(EngineError::InvalidRequest(
+                if let Some(stage) = stage
+                    && state.labels.get(stage) != Some(vid)
+                {
+                    return Err(EngineError::InvalidRequest(
                             "You provided a VersionStage that is not associated to the provided VersionId.".into(),
                         ));
-                    }
                 }
                 vid.clone()
             }
@@ -465,19 +534,33 @@ impl Engine {
                 })?
             }
         };
-        let version = self.db.version(&scope.tenant.id, &state.row.id, &version_id).await?.ok_or_else(not_found)?;
+        let version = self
+            .db
+            .version(&scope.tenant.id, &state.row.id, &version_id)
+            .await?
+            .ok_or_else(not_found)?;
         let plain = scope
             .tenant
             .key
-            .open(&Self::aad(scope, &state.row.id, &version_id), &version.sealed_value)
+            .open(
+                &Self::aad(scope, &state.row.id, &version_id),
+                &version.sealed_value,
+            )
             .map_err(|_| EngineError::Decryption)?;
         // LastAccessedDate has day granularity in AWS; write it at most once a day.
         let today = now - now.rem_euclid(DAY_MS);
         if version.last_accessed_at != Some(today) || state.row.last_accessed_at != Some(today) {
-            self.db.touch_accessed(&scope.tenant.id, &state.row.id, &version_id, today).await?;
+            self.db
+                .touch_accessed(&scope.tenant.id, &state.row.id, &version_id, today)
+                .await?;
         }
         let (secret_string, secret_binary) = if version.is_binary {
-            (None, Some(Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*plain))))
+            (
+                None,
+                Some(Zeroizing::new(
+                    base64::engine::general_purpose::STANDARD.encode(&*plain),
+                )),
+            )
         } else {
             let s = String::from_utf8(plain.to_vec()).map_err(|_| EngineError::Decryption)?;
             (Some(Zeroizing::new(s)), None)
@@ -494,7 +577,11 @@ impl Engine {
     }
 
     fn describe(state: &SecretState) -> DescribeSecretOutput {
-        let rotation: Option<Rotation> = state.row.rotation.as_deref().and_then(|r| serde_json::from_str(r).ok());
+        let rotation: Option<Rotation> = state
+            .row
+            .rotation
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok());
         let map = labels::by_version(&state.labels);
         DescribeSecretOutput {
             arn: state.row.arn.clone(),
@@ -505,7 +592,10 @@ impl Engine {
             rotation_enabled: rotation.as_ref().map(|r| r.enabled),
             rotation_lambda_arn: rotation.as_ref().and_then(|r| r.lambda_arn.clone()),
             rotation_rules: rotation.as_ref().and_then(|r| r.rules.clone()),
-            last_rotated_date: rotation.as_ref().and_then(|r| r.last_rotated).map(Timestamp),
+            last_rotated_date: rotation
+                .as_ref()
+                .and_then(|r| r.last_rotated)
+                .map(Timestamp),
             last_changed_date: Timestamp(state.row.last_changed_at),
             last_accessed_date: state.row.last_accessed_at.map(Timestamp),
             deleted_date: state.row.deleted_at.map(Timestamp),
@@ -518,14 +608,24 @@ impl Engine {
     }
 
     /// DescribeSecret (works on a secret scheduled for deletion, reporting DeletedDate).
-    pub async fn describe_secret(&self, scope: &Scope, input: &SecretIdInput, now: i64) -> EngineResult<DescribeSecretOutput> {
+    pub async fn describe_secret(
+        &self,
+        scope: &Scope,
+        input: &SecretIdInput,
+        now: i64,
+    ) -> EngineResult<DescribeSecretOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let state = self.state(scope, secret_id, now).await?;
         Ok(Self::describe(&state))
     }
 
     /// ListSecretVersionIds (labelled versions, or all with IncludeDeprecated).
-    pub async fn list_secret_version_ids(&self, scope: &Scope, input: &ListSecretVersionIdsInput, now: i64) -> EngineResult<ListVersionsOutput> {
+    pub async fn list_secret_version_ids(
+        &self,
+        scope: &Scope,
+        input: &ListSecretVersionIdsInput,
+        now: i64,
+    ) -> EngineResult<ListVersionsOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let limit = validate::max_results(input.max_results, 100, 100)? as usize;
         let state = self.state(scope, secret_id, now).await?;
@@ -553,13 +653,23 @@ impl Engine {
         let end = (start + limit).min(all.len());
         let next_token = (end < all.len()).then(|| list::encode_offset_token(end));
         let versions = all.drain(start..end).collect();
-        Ok(ListVersionsOutput { versions, next_token, arn: state.row.arn.clone(), name: state.row.name.clone() })
+        Ok(ListVersionsOutput {
+            versions,
+            next_token,
+            arn: state.row.arn.clone(),
+            name: state.row.name.clone(),
+        })
     }
 
     // ------------------------------------------------------------------ writes
 
     /// PutSecretValue.
-    pub async fn put_secret_value(&self, scope: &Scope, input: PutSecretValueInput, now: i64) -> EngineResult<VersionOutput> {
+    pub async fn put_secret_value(
+        &self,
+        scope: &Scope,
+        input: PutSecretValueInput,
+        now: i64,
+    ) -> EngineResult<VersionOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?.to_string();
         if let Some(stages) = &input.version_stages {
             validate::version_stages(stages)?;
@@ -568,7 +678,9 @@ impl Engine {
             validate::length("rotationToken", t, 36, 256, false)?;
         }
         let value = new_value(&input.secret_string, &input.secret_binary)?.ok_or_else(|| {
-            EngineError::InvalidRequest("You must provide either SecretString or SecretBinary.".into())
+            EngineError::InvalidRequest(
+                "You must provide either SecretString or SecretBinary.".into(),
+            )
         })?;
         let token = require_token(&input.client_request_token)?;
         self.retrying(|| async {
@@ -588,8 +700,19 @@ impl Engine {
             let mut labels = state.labels.clone();
             labels::attach_new_version(&mut labels, &token, input.version_stages.as_deref());
             let version = Self::seal(scope, &state.row.id, &token, &value, now);
-            let next = SecretState { row: state.next_row(now), versions: state.versions.clone(), labels };
-            self.commit(scope, state.row.revision, &next.row, Some(&version), Some(&next.stage_rows())).await?;
+            let next = SecretState {
+                row: state.next_row(now),
+                versions: state.versions.clone(),
+                labels,
+            };
+            self.commit(
+                scope,
+                state.row.revision,
+                &next.row,
+                Some(&version),
+                Some(&next.stage_rows()),
+            )
+            .await?;
             Ok(VersionOutput {
                 arn: next.row.arn.clone(),
                 name: next.row.name.clone(),
@@ -601,7 +724,12 @@ impl Engine {
     }
 
     /// UpdateSecret: metadata, and a new AWSCURRENT version when a value is given.
-    pub async fn update_secret(&self, scope: &Scope, input: UpdateSecretInput, now: i64) -> EngineResult<VersionOutput> {
+    pub async fn update_secret(
+        &self,
+        scope: &Scope,
+        input: UpdateSecretInput,
+        now: i64,
+    ) -> EngineResult<VersionOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?.to_string();
         validate::opt_length("description", &input.description, 0, 2048)?;
         validate::opt_length("kmsKeyId", &input.kms_key_id, 0, 2048)?;
@@ -613,7 +741,11 @@ impl Engine {
         self.retrying(|| async {
             let state = self.state(scope, &secret_id, now).await?;
             state.refuse_if_deleted()?;
-            let mut next = SecretState { row: state.next_row(now), versions: state.versions.clone(), labels: state.labels.clone() };
+            let mut next = SecretState {
+                row: state.next_row(now),
+                versions: state.versions.clone(),
+                labels: state.labels.clone(),
+            };
             if input.description.is_some() {
                 next.row.description = input.description.clone();
             }
@@ -640,18 +772,38 @@ impl Engine {
                 version = Some(Self::seal(scope, &state.row.id, token, value, now));
             }
             let stages = version.as_ref().map(|_| next.stage_rows());
-            self.commit(scope, state.row.revision, &next.row, version.as_ref(), stages.as_deref()).await?;
-            Ok(VersionOutput { arn: next.row.arn.clone(), name: next.row.name.clone(), version_id: token.clone(), version_stages: None })
+            self.commit(
+                scope,
+                state.row.revision,
+                &next.row,
+                version.as_ref(),
+                stages.as_deref(),
+            )
+            .await?;
+            Ok(VersionOutput {
+                arn: next.row.arn.clone(),
+                name: next.row.name.clone(),
+                version_id: token.clone(),
+                version_stages: None,
+            })
         })
         .await
     }
 
     /// UpdateSecretVersionStage.
-    pub async fn update_secret_version_stage(&self, scope: &Scope, input: &UpdateSecretVersionStageInput, now: i64) -> EngineResult<ArnName> {
+    pub async fn update_secret_version_stage(
+        &self,
+        scope: &Scope,
+        input: &UpdateSecretVersionStageInput,
+        now: i64,
+    ) -> EngineResult<ArnName> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let label = validate::required("versionStage", &input.version_stage)?;
         validate::length("versionStage", label, 1, 256, false)?;
-        for (member, v) in [("removeFromVersionId", &input.remove_from_version_id), ("moveToVersionId", &input.move_to_version_id)] {
+        for (member, v) in [
+            ("removeFromVersionId", &input.remove_from_version_id),
+            ("moveToVersionId", &input.move_to_version_id),
+        ] {
             if let Some(v) = v {
                 validate::version_token(member, v)?;
             }
@@ -659,12 +811,13 @@ impl Engine {
         self.retrying(|| async {
             let state = self.state(scope, secret_id, now).await?;
             state.refuse_if_deleted()?;
-            if let Some(to) = &input.move_to_version_id {
-                if !state.has_version(to) {
-                    return Err(EngineError::InvalidParameter(format!(
-                        "The version {to} doesn't exist for secret {}.", state.row.arn
-                    )));
-                }
+            if let Some(to) = &input.move_to_version_id
+                && !state.has_version(to)
+            {
+                return Err(EngineError::InvalidParameter(format!(
+                    "The version {to} doesn't exist for secret {}.",
+                    state.row.arn
+                )));
             }
             let mut labels = state.labels.clone();
             labels::update_stage(
@@ -674,8 +827,19 @@ impl Engine {
                 input.move_to_version_id.as_deref(),
             )?;
             if labels != state.labels {
-                let next = SecretState { row: state.next_row(now), versions: state.versions.clone(), labels };
-                self.commit(scope, state.row.revision, &next.row, None, Some(&next.stage_rows())).await?;
+                let next = SecretState {
+                    row: state.next_row(now),
+                    versions: state.versions.clone(),
+                    labels,
+                };
+                self.commit(
+                    scope,
+                    state.row.revision,
+                    &next.row,
+                    None,
+                    Some(&next.stage_rows()),
+                )
+                .await?;
             }
             Ok(state.arn_name())
         })
@@ -683,7 +847,12 @@ impl Engine {
     }
 
     /// DeleteSecret: schedule with a recovery window, or delete at once.
-    pub async fn delete_secret(&self, scope: &Scope, input: &DeleteSecretInput, now: i64) -> EngineResult<DeleteSecretOutput> {
+    pub async fn delete_secret(
+        &self,
+        scope: &Scope,
+        input: &DeleteSecretInput,
+        now: i64,
+    ) -> EngineResult<DeleteSecretOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let force = input.force_delete_without_recovery.unwrap_or(false);
         if force && input.recovery_window_in_days.is_some() {
@@ -702,22 +871,38 @@ impl Engine {
                 // AWS answers a forced delete of a missing secret with success.
                 if force {
                     scope.access.check_name(secret_id)?;
-                    let name = parse_arn(secret_id).map(|a| a.tail).unwrap_or(secret_id).to_string();
+                    let name = parse_arn(secret_id)
+                        .map(|a| a.tail)
+                        .unwrap_or(secret_id)
+                        .to_string();
                     let arn = if parse_arn(secret_id).is_some() {
                         secret_id.to_string()
                     } else {
-                        format!("arn:aws:secretsmanager:{}:{}:secret:{}", scope.region, scope.tenant.account_id, secret_id)
+                        format!(
+                            "arn:aws:secretsmanager:{}:{}:secret:{}",
+                            scope.region, scope.tenant.account_id, secret_id
+                        )
                     };
-                    return Ok(DeleteSecretOutput { arn, name, deletion_date: Timestamp(now) });
+                    return Ok(DeleteSecretOutput {
+                        arn,
+                        name,
+                        deletion_date: Timestamp(now),
+                    });
                 }
                 return Err(not_found());
             };
             scope.access.check_name(&row.name)?;
             if force {
                 let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
-                self.db.purge_secret(&scope.tenant.id, &row.id, audit.as_ref()).await?;
+                self.db
+                    .purge_secret(&scope.tenant.id, &row.id, audit.as_ref())
+                    .await?;
                 Self::mark_audited(scope);
-                return Ok(DeleteSecretOutput { arn: row.arn, name: row.name, deletion_date: Timestamp(now) });
+                return Ok(DeleteSecretOutput {
+                    arn: row.arn,
+                    name: row.name,
+                    deletion_date: Timestamp(now),
+                });
             }
             if row.deleted_at.is_some() {
                 return Err(EngineError::InvalidRequest(MARKED_FOR_DELETION.into()));
@@ -728,13 +913,22 @@ impl Engine {
             next.deleted_at = Some(now);
             next.deletion_date = Some(deletion);
             self.commit(scope, row.revision, &next, None, None).await?;
-            Ok(DeleteSecretOutput { arn: row.arn, name: row.name, deletion_date: Timestamp(deletion) })
+            Ok(DeleteSecretOutput {
+                arn: row.arn,
+                name: row.name,
+                deletion_date: Timestamp(deletion),
+            })
         })
         .await
     }
 
     /// RestoreSecret: cancel a scheduled deletion.
-    pub async fn restore_secret(&self, scope: &Scope, input: &SecretIdInput, now: i64) -> EngineResult<ArnName> {
+    pub async fn restore_secret(
+        &self,
+        scope: &Scope,
+        input: &SecretIdInput,
+        now: i64,
+    ) -> EngineResult<ArnName> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         self.retrying(|| async {
             let state = self.state(scope, secret_id, now).await?;
@@ -743,7 +937,8 @@ impl Engine {
                 next.revision += 1;
                 next.deleted_at = None;
                 next.deletion_date = None;
-                self.commit(scope, state.row.revision, &next, None, None).await?;
+                self.commit(scope, state.row.revision, &next, None, None)
+                    .await?;
             }
             Ok(state.arn_name())
         })
@@ -751,7 +946,12 @@ impl Engine {
     }
 
     /// TagResource: add or overwrite tags.
-    pub async fn tag_resource(&self, scope: &Scope, input: &TagResourceInput, now: i64) -> EngineResult<Empty> {
+    pub async fn tag_resource(
+        &self,
+        scope: &Scope,
+        input: &TagResourceInput,
+        now: i64,
+    ) -> EngineResult<Empty> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let new_tags = validate::required("tags", &input.tags)?;
         validate::tags(new_tags)?;
@@ -777,7 +977,12 @@ impl Engine {
     }
 
     /// UntagResource: remove tag keys; absent keys are fine.
-    pub async fn untag_resource(&self, scope: &Scope, input: &UntagResourceInput, now: i64) -> EngineResult<Empty> {
+    pub async fn untag_resource(
+        &self,
+        scope: &Scope,
+        input: &UntagResourceInput,
+        now: i64,
+    ) -> EngineResult<Empty> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let keys = validate::required("tagKeys", &input.tag_keys)?;
         for k in keys {
@@ -790,7 +995,8 @@ impl Engine {
             tags.retain(|t| !keys.contains(&t.key));
             let mut next = state.next_row(now);
             next.tags = serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into());
-            self.commit(scope, state.row.revision, &next, None, None).await?;
+            self.commit(scope, state.row.revision, &next, None, None)
+                .await?;
             Ok(Empty {})
         })
         .await
@@ -799,7 +1005,12 @@ impl Engine {
     // ------------------------------------------------------------------ listing
 
     /// ListSecrets with filters, sort and keyset pagination.
-    pub async fn list_secrets(&self, scope: &Scope, input: &ListSecretsInput, now: i64) -> EngineResult<ListSecretsOutput> {
+    pub async fn list_secrets(
+        &self,
+        scope: &Scope,
+        input: &ListSecretsInput,
+        now: i64,
+    ) -> EngineResult<ListSecretsOutput> {
         let filters = input.filters.clone().unwrap_or_default();
         validate::filters(&filters)?;
         let limit = validate::max_results(input.max_results, 100, 100)? as usize;
@@ -809,27 +1020,50 @@ impl Engine {
             input.sort_order.as_deref(),
             input.include_planned_deletion.unwrap_or(false),
         )?;
-        let (rows, next_token) = list::page(&self.db, scope, &query, input.next_token.as_deref(), limit, now).await?;
+        let (rows, next_token) = list::page(
+            &self.db,
+            scope,
+            &query,
+            input.next_token.as_deref(),
+            limit,
+            now,
+        )
+        .await?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut stages: BTreeMap<String, Labels> = BTreeMap::new();
         for s in self.db.stages_of(&scope.tenant.id, &ids).await? {
-            stages.entry(s.secret_id).or_default().insert(s.stage, s.version_id);
+            stages
+                .entry(s.secret_id)
+                .or_default()
+                .insert(s.stage, s.version_id);
         }
         let secret_list = rows
             .into_iter()
             .map(|row| {
                 let labels = stages.remove(&row.id).unwrap_or_default();
-                let state = SecretState { row, versions: Vec::new(), labels };
+                let state = SecretState {
+                    row,
+                    versions: Vec::new(),
+                    labels,
+                };
                 let mut entry = Self::describe(&state);
                 entry.secret_versions_to_stages = entry.version_ids_to_stages.take();
                 entry
             })
             .collect();
-        Ok(ListSecretsOutput { secret_list, next_token })
+        Ok(ListSecretsOutput {
+            secret_list,
+            next_token,
+        })
     }
 
     /// BatchGetSecretValue: by id list (≤20) or by filters, with per-secret errors.
-    pub async fn batch_get_secret_value(&self, scope: &Scope, input: &BatchGetSecretValueInput, now: i64) -> EngineResult<BatchGetOutput> {
+    pub async fn batch_get_secret_value(
+        &self,
+        scope: &Scope,
+        input: &BatchGetSecretValueInput,
+        now: i64,
+    ) -> EngineResult<BatchGetOutput> {
         let mut secret_values = Vec::new();
         let mut errors = Vec::new();
         match (&input.secret_id_list, &input.filters) {
@@ -843,10 +1077,15 @@ impl Engine {
                     validate::range("secretIdList", ids.len() as i64, 1, 20)?;
                 }
                 for id in ids {
-                    let one = GetSecretValueInput { secret_id: Some(id.clone()), ..Default::default() };
+                    let one = GetSecretValueInput {
+                        secret_id: Some(id.clone()),
+                        ..Default::default()
+                    };
                     match self.get_secret_value(scope, &one, now).await {
                         Ok(v) => secret_values.push(v),
-                        Err(e @ (EngineError::Store(_) | EngineError::Decryption)) => return Err(e),
+                        Err(e @ (EngineError::Store(_) | EngineError::Decryption)) => {
+                            return Err(e);
+                        }
                         Err(e) => errors.push(BatchError {
                             secret_id: id.clone(),
                             error_code: crate::protocol::error_code(&e).to_string(),
@@ -854,18 +1093,35 @@ impl Engine {
                         }),
                     }
                 }
-                Ok(BatchGetOutput { secret_values, next_token: None, errors })
+                Ok(BatchGetOutput {
+                    secret_values,
+                    next_token: None,
+                    errors,
+                })
             }
             (None, Some(filters)) => {
                 validate::filters(filters)?;
                 let limit = validate::max_results(input.max_results, 20, 20)? as usize;
                 let query = list::Query::new(filters, None, None, false)?;
-                let (rows, next_token) = list::page(&self.db, scope, &query, input.next_token.as_deref(), limit, now).await?;
+                let (rows, next_token) = list::page(
+                    &self.db,
+                    scope,
+                    &query,
+                    input.next_token.as_deref(),
+                    limit,
+                    now,
+                )
+                .await?;
                 for row in rows {
-                    let one = GetSecretValueInput { secret_id: Some(row.arn.clone()), ..Default::default() };
+                    let one = GetSecretValueInput {
+                        secret_id: Some(row.arn.clone()),
+                        ..Default::default()
+                    };
                     match self.get_secret_value(scope, &one, now).await {
                         Ok(v) => secret_values.push(v),
-                        Err(e @ (EngineError::Store(_) | EngineError::Decryption)) => return Err(e),
+                        Err(e @ (EngineError::Store(_) | EngineError::Decryption)) => {
+                            return Err(e);
+                        }
                         Err(e) => errors.push(BatchError {
                             secret_id: row.arn.clone(),
                             error_code: crate::protocol::error_code(&e).to_string(),
@@ -873,7 +1129,11 @@ impl Engine {
                         }),
                     }
                 }
-                Ok(BatchGetOutput { secret_values, next_token, errors })
+                Ok(BatchGetOutput {
+                    secret_values,
+                    next_token,
+                    errors,
+                })
             }
             _ => Err(EngineError::InvalidParameter(
                 "Either 'SecretIdList' or 'Filters' must be provided, but not both.".into(),
@@ -884,9 +1144,15 @@ impl Engine {
     // ------------------------------------------------------------------ resource policies
 
     fn policy_name(input: &PolicyInput) -> EngineResult<String> {
-        let name = input.policy_name.clone().unwrap_or_else(|| "default".into());
+        let name = input
+            .policy_name
+            .clone()
+            .unwrap_or_else(|| "default".into());
         validate::length("policyName", &name, 1, 64, false)?;
-        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(EngineError::Validation(format!(
                 "1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9A-Za-z\\-\\_]+"
             )));
@@ -895,7 +1161,12 @@ impl Engine {
     }
 
     /// GetResourcePolicy.
-    pub async fn get_resource_policy(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<PolicyOutput> {
+    pub async fn get_resource_policy(
+        &self,
+        scope: &Scope,
+        input: &PolicyInput,
+        now: i64,
+    ) -> EngineResult<PolicyOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let name = Self::policy_name(input)?;
         let state = self.state(scope, secret_id, now).await?;
@@ -910,7 +1181,12 @@ impl Engine {
     }
 
     /// PutResourcePolicy: validate, honour BlockPublicPolicy, store.
-    pub async fn put_resource_policy(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<PolicyOutput> {
+    pub async fn put_resource_policy(
+        &self,
+        scope: &Scope,
+        input: &PolicyInput,
+        now: i64,
+    ) -> EngineResult<PolicyOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let doc = validate::required("resourcePolicy", &input.resource_policy)?;
         validate::length("resourcePolicy", doc, 1, 20480, false)?;
@@ -929,14 +1205,25 @@ impl Engine {
             policies.insert(name.clone(), doc.clone());
             let mut next = state.next_row(now);
             next.resource_policy = serde_json::to_string(&policies).ok();
-            self.commit(scope, state.row.revision, &next, None, None).await?;
-            Ok(PolicyOutput { arn: next.arn, name: next.name, resource_policy: None, policy_name: Some(name.clone()) })
+            self.commit(scope, state.row.revision, &next, None, None)
+                .await?;
+            Ok(PolicyOutput {
+                arn: next.arn,
+                name: next.name,
+                resource_policy: None,
+                policy_name: Some(name.clone()),
+            })
         })
         .await
     }
 
     /// DeleteResourcePolicy (absent policy is fine).
-    pub async fn delete_resource_policy(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<PolicyOutput> {
+    pub async fn delete_resource_policy(
+        &self,
+        scope: &Scope,
+        input: &PolicyInput,
+        now: i64,
+    ) -> EngineResult<PolicyOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let name = Self::policy_name(input)?;
         self.retrying(|| async {
@@ -945,9 +1232,13 @@ impl Engine {
             let mut policies = state.policies();
             if policies.remove(&name).is_some() {
                 let mut next = state.next_row(now);
-                next.resource_policy =
-                    if policies.is_empty() { None } else { serde_json::to_string(&policies).ok() };
-                self.commit(scope, state.row.revision, &next, None, None).await?;
+                next.resource_policy = if policies.is_empty() {
+                    None
+                } else {
+                    serde_json::to_string(&policies).ok()
+                };
+                self.commit(scope, state.row.revision, &next, None, None)
+                    .await?;
             }
             Ok(PolicyOutput {
                 arn: state.row.arn.clone(),
@@ -960,7 +1251,12 @@ impl Engine {
     }
 
     /// ListResourcePolicies: `default` first, then alphabetical.
-    pub async fn list_resource_policies(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<ListPoliciesOutput> {
+    pub async fn list_resource_policies(
+        &self,
+        scope: &Scope,
+        input: &PolicyInput,
+        now: i64,
+    ) -> EngineResult<ListPoliciesOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let limit = validate::max_results(input.max_results, 100, 100)? as usize;
         let state = self.state(scope, secret_id, now).await?;
@@ -974,12 +1270,22 @@ impl Engine {
         let end = (start + limit).min(names.len());
         Ok(ListPoliciesOutput {
             next_token: (end < names.len()).then(|| list::encode_offset_token(end)),
-            resource_policies: names[start..end].iter().map(|n| PolicySummary { policy_name: n.clone() }).collect(),
+            resource_policies: names[start..end]
+                .iter()
+                .map(|n| PolicySummary {
+                    policy_name: n.clone(),
+                })
+                .collect(),
         })
     }
 
     /// ValidateResourcePolicy: syntax and the public-access check.
-    pub async fn validate_resource_policy(&self, scope: &Scope, input: &PolicyInput, now: i64) -> EngineResult<ValidatePolicyOutput> {
+    pub async fn validate_resource_policy(
+        &self,
+        scope: &Scope,
+        input: &PolicyInput,
+        now: i64,
+    ) -> EngineResult<ValidatePolicyOutput> {
         let doc = validate::required("resourcePolicy", &input.resource_policy)?;
         validate::length("resourcePolicy", doc, 1, 20480, false)?;
         if let Some(id) = &input.secret_id {
@@ -994,7 +1300,10 @@ impl Engine {
             policy_validation_passed: passed,
             validation_errors: findings
                 .into_iter()
-                .map(|(check_name, error_message)| ValidationErrorEntry { check_name, error_message })
+                .map(|(check_name, error_message)| ValidationErrorEntry {
+                    check_name,
+                    error_message,
+                })
                 .collect(),
         })
     }
@@ -1022,7 +1331,9 @@ impl Engine {
         stages: Option<&[StageRow]>,
     ) -> EngineResult<()> {
         let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
-        self.db.commit_secret(expected_revision, row, version, stages, audit.as_ref()).await?;
+        self.db
+            .commit_secret(expected_revision, row, version, stages, audit.as_ref())
+            .await?;
         Self::mark_audited(scope);
         Ok(())
     }
@@ -1077,5 +1388,9 @@ pub fn parse_arn(s: &str) -> Option<ParsedArn<'_>> {
     if service != "secretsmanager" || resource != "secret" || tail.is_empty() {
         return None;
     }
-    Some(ParsedArn { region, account, tail })
+    Some(ParsedArn {
+        region,
+        account,
+        tail,
+    })
 }

@@ -68,7 +68,11 @@ pub enum PasswordError {
 /// Generate a password for `spec`, or say why the spec cannot be met.
 pub fn generate_password(spec: &PasswordSpec) -> Result<Zeroizing<String>, PasswordError> {
     if !(1..=MAX_LENGTH).contains(&spec.length) {
-        let bound = if spec.length == 0 { "greater than or equal to 1" } else { "less than or equal to 4096" };
+        let bound = if spec.length == 0 {
+            "greater than or equal to 1"
+        } else {
+            "less than or equal to 4096"
+        };
         return Err(invalid(format!(
             "1 validation error detected: Value '{}' at 'passwordLength' failed to satisfy constraint: Member must have value {bound}",
             spec.length
@@ -83,7 +87,10 @@ pub fn generate_password(spec: &PasswordSpec) -> Result<Zeroizing<String>, Passw
         if !included {
             return Vec::new();
         }
-        set.iter().copied().filter(|&c| !spec.exclude_characters.contains(char::from(c))).collect()
+        set.iter()
+            .copied()
+            .filter(|&c| !spec.exclude_characters.contains(char::from(c)))
+            .collect()
     };
     // A class emptied by ExcludeCharacters is treated as excluded, not as unsatisfiable.
     let required: Vec<Vec<u8>> = [
@@ -101,9 +108,15 @@ pub fn generate_password(spec: &PasswordSpec) -> Result<Zeroizing<String>, Passw
         return Err(invalid("The password can't be generated because every character type or character is excluded.".into()));
     }
     let length = spec.length as usize;
-    let must_place = if spec.require_each_included_type { required.len() } else { 0 };
+    let must_place = if spec.require_each_included_type {
+        required.len()
+    } else {
+        0
+    };
     if length < must_place {
-        return Err(invalid("Password length is too short based on the required types.".into()));
+        return Err(invalid(
+            "Password length is too short based on the required types.".into(),
+        ));
     }
 
     let mut rng = RandomStream::new();
@@ -177,14 +190,24 @@ mod tests {
     }
 
     fn draws(s: &PasswordSpec, n: usize) -> Vec<String> {
-        (0..n).map(|_| generate_password(s).unwrap().to_string()).collect()
+        (0..n)
+            .map(|_| generate_password(s).unwrap().to_string())
+            .collect()
     }
 
     #[test]
     fn defaults_match_aws() {
         let d = PasswordSpec::default();
-        assert_eq!((d.length, d.include_space, d.require_each_included_type), (32, false, true));
-        assert!(!(d.exclude_numbers || d.exclude_punctuation || d.exclude_uppercase || d.exclude_lowercase));
+        assert_eq!(
+            (d.length, d.include_space, d.require_each_included_type),
+            (32, false, true)
+        );
+        assert!(
+            !(d.exclude_numbers
+                || d.exclude_punctuation
+                || d.exclude_uppercase
+                || d.exclude_lowercase)
+        );
         assert_eq!(PUNCTUATION.len(), 32);
     }
 
@@ -217,10 +240,19 @@ mod tests {
         type Forbidden = fn(u8) -> bool;
         let cases: [(PasswordSpec, Forbidden); 6] = [
             (spec(|s| s.exclude_numbers = true), |c| c.is_ascii_digit()),
-            (spec(|s| s.exclude_punctuation = true), |c| PUNCTUATION.contains(&c)),
-            (spec(|s| s.exclude_uppercase = true), |c| c.is_ascii_uppercase()),
-            (spec(|s| s.exclude_lowercase = true), |c| c.is_ascii_lowercase()),
-            (spec(|s| s.exclude_characters = "aeiouAEIOU0O1lI|\"'`\\".into()), |c| b"aeiouAEIOU0O1lI|\"'`\\".contains(&c)),
+            (spec(|s| s.exclude_punctuation = true), |c| {
+                PUNCTUATION.contains(&c)
+            }),
+            (spec(|s| s.exclude_uppercase = true), |c| {
+                c.is_ascii_uppercase()
+            }),
+            (spec(|s| s.exclude_lowercase = true), |c| {
+                c.is_ascii_lowercase()
+            }),
+            (
+                spec(|s| s.exclude_characters = "aeiouAEIOU0O1lI|\"'`\\".into()),
+                |c| b"aeiouAEIOU0O1lI|\"'`\\".contains(&c),
+            ),
             (spec(|s| s.include_space = false), |c| c == b' '),
         ];
         for (s, forbidden) in cases {
@@ -244,13 +276,29 @@ mod tests {
         assert!(all.bytes().all(|c| c.is_ascii_digit() || c == b' '));
         assert!(all.contains(' '), "space never drawn in 10,000 characters");
         // Space is a required type when included: two types need two characters.
-        let one = spec(|x| *x = PasswordSpec { length: 1, ..s.clone() });
+        let one = spec(|x| {
+            *x = PasswordSpec {
+                length: 1,
+                ..s.clone()
+            }
+        });
         assert!(generate_password(&one).is_err());
-        let two = spec(|x| *x = PasswordSpec { length: 2, ..s.clone() });
+        let two = spec(|x| {
+            *x = PasswordSpec {
+                length: 2,
+                ..s.clone()
+            }
+        });
         for _ in 0..50 {
             assert!(generate_password(&two).unwrap().contains(' '));
         }
-        let free = spec(|x| *x = PasswordSpec { length: 1, require_each_included_type: false, ..s.clone() });
+        let free = spec(|x| {
+            *x = PasswordSpec {
+                length: 1,
+                require_each_included_type: false,
+                ..s.clone()
+            }
+        });
         assert_eq!(generate_password(&free).unwrap().len(), 1);
     }
 
@@ -278,7 +326,10 @@ mod tests {
         for p in draws(&s, 100) {
             p.bytes().for_each(|c| counts[usize::from(c - b'0')] += 1);
         }
-        assert!(counts.iter().all(|&n| (9_500..=10_500).contains(&n)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&n| (9_500..=10_500).contains(&n)),
+            "{counts:?}"
+        );
     }
 
     #[test]
@@ -287,7 +338,11 @@ mod tests {
         let mut first_positions = std::collections::HashSet::new();
         for p in draws(&spec(|s| s.length = 4), 400) {
             let c = p.as_bytes()[0];
-            first_positions.insert((c.is_ascii_lowercase(), c.is_ascii_uppercase(), c.is_ascii_digit()));
+            first_positions.insert((
+                c.is_ascii_lowercase(),
+                c.is_ascii_uppercase(),
+                c.is_ascii_digit(),
+            ));
         }
         assert_eq!(first_positions.len(), 4);
     }
@@ -306,8 +361,13 @@ mod tests {
         };
         assert!(err(spec(|s| s.length = 0)).contains("greater than or equal to 1"));
         assert!(err(spec(|s| s.length = 4097)).contains("less than or equal to 4096"));
-        assert!(err(spec(|s| s.exclude_characters = "x".repeat(4097))).contains("excludeCharacters"));
-        assert_eq!(err(spec(|s| s.length = 3)), "Password length is too short based on the required types.");
+        assert!(
+            err(spec(|s| s.exclude_characters = "x".repeat(4097))).contains("excludeCharacters")
+        );
+        assert_eq!(
+            err(spec(|s| s.length = 3)),
+            "Password length is too short based on the required types."
+        );
         let everything = spec(|s| {
             s.exclude_numbers = true;
             s.exclude_punctuation = true;
@@ -315,15 +375,28 @@ mod tests {
             s.exclude_lowercase = true;
         });
         assert!(err(everything.clone()).contains("excluded"));
-        assert!(err(spec(|s| *s = PasswordSpec { include_space: true, exclude_characters: " ".into(), ..everything })).contains("excluded"));
-        let every_char: String = [LOWERCASE, UPPERCASE, DIGITS, PUNCTUATION].concat().iter().map(|&c| char::from(c)).collect();
+        assert!(
+            err(spec(|s| *s = PasswordSpec {
+                include_space: true,
+                exclude_characters: " ".into(),
+                ..everything
+            }))
+            .contains("excluded")
+        );
+        let every_char: String = [LOWERCASE, UPPERCASE, DIGITS, PUNCTUATION]
+            .concat()
+            .iter()
+            .map(|&c| char::from(c))
+            .collect();
         assert!(err(spec(|s| s.exclude_characters = every_char)).contains("excluded"));
         // Without RequireEachIncludedType short passwords are fine.
-        assert!(generate_password(&spec(|s| {
-            s.length = 1;
-            s.require_each_included_type = false;
-        }))
-        .is_ok());
+        assert!(
+            generate_password(&spec(|s| {
+                s.length = 1;
+                s.require_each_included_type = false;
+            }))
+            .is_ok()
+        );
     }
 
     #[test]

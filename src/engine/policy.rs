@@ -18,8 +18,7 @@ pub const CHECK_BROAD_ACCESS: &str = "BROAD_ACCESS";
 /// CheckName reported by [`validate_for_api`] when the policy does not parse.
 pub const CHECK_SYNTAX: &str = "SYNTAX";
 
-const BROAD_ACCESS_MESSAGE: &str =
-    "This resource policy grants access to all principals (\"*\") without a condition that restricts who can use it.";
+const BROAD_ACCESS_MESSAGE: &str = "This resource policy grants access to all principals (\"*\") without a condition that restricts who can use it.";
 
 /// A rejected policy; the caller maps it to the AWS exception of the same name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,12 +88,20 @@ pub enum Principal {
 
 /// Parse and check an IAM policy document: JSON object; "Version" if present is "2012-10-17" or "2008-10-17"; "Statement" is an object or non-empty array; each statement has Effect Allow|Deny, Action or NotAction (string or array), Principal or NotPrincipal ("*" or an object of AWS/Service/Federated/CanonicalUser → string|array), Resource/NotResource optional string|array, optional Sid string, optional Condition object. Size ≤ 20480 chars (model limit).
 pub fn validate_policy(doc: &str) -> Result<ParsedPolicy, PolicyError> {
-    parse_policy(doc).map_err(|detail| PolicyError::Malformed(format!("This resource policy contains a syntax error: {detail}")))
+    parse_policy(doc).map_err(|detail| {
+        PolicyError::Malformed(format!(
+            "This resource policy contains a syntax error: {detail}"
+        ))
+    })
 }
 
 /// True if any Allow statement grants access to everyone: Principal "*" or {"AWS":"*"} (or array containing "*"), or Allow with NotPrincipal, with no Condition restricting the caller.
 pub fn grants_public_access(p: &ParsedPolicy) -> bool {
-    p.statements.iter().any(|s| s.effect == Effect::Allow && principal_is_broad(&s.principal) && !condition_restricts(s.condition.as_ref()))
+    p.statements.iter().any(|s| {
+        s.effect == Effect::Allow
+            && principal_is_broad(&s.principal)
+            && !condition_restricts(s.condition.as_ref())
+    })
 }
 
 /// PutResourcePolicy's check: validate, then refuse a broad policy when BlockPublicPolicy is set.
@@ -102,7 +109,8 @@ pub fn validate_for_put(doc: &str, block_public_policy: bool) -> Result<ParsedPo
     let policy = validate_policy(doc)?;
     if block_public_policy && grants_public_access(&policy) {
         return Err(PolicyError::Public(
-            "BlockPublicPolicy is set and this resource policy grants broad access to the secret.".into(),
+            "BlockPublicPolicy is set and this resource policy grants broad access to the secret."
+                .into(),
         ));
     }
     Ok(policy)
@@ -115,7 +123,13 @@ pub fn validate_for_put(doc: &str, block_public_policy: bool) -> Result<ParsedPo
 pub fn validate_for_api(doc: &str) -> (bool, Vec<(String, String)>) {
     match validate_policy(doc) {
         Err(e) => (false, vec![(CHECK_SYNTAX.to_owned(), e.to_string())]),
-        Ok(p) if grants_public_access(&p) => (false, vec![(CHECK_BROAD_ACCESS.to_owned(), BROAD_ACCESS_MESSAGE.to_owned())]),
+        Ok(p) if grants_public_access(&p) => (
+            false,
+            vec![(
+                CHECK_BROAD_ACCESS.to_owned(),
+                BROAD_ACCESS_MESSAGE.to_owned(),
+            )],
+        ),
         Ok(_) => (true, Vec::new()),
     }
 }
@@ -124,7 +138,9 @@ fn parse_policy(doc: &str) -> Result<ParsedPolicy, String> {
     // The model bounds the string in characters; check before parsing anything.
     let chars = doc.chars().count();
     if chars == 0 || chars > MAX_POLICY_CHARS {
-        return Err(format!("the policy must be 1 to {MAX_POLICY_CHARS} characters long"));
+        return Err(format!(
+            "the policy must be 1 to {MAX_POLICY_CHARS} characters long"
+        ));
     }
     let value: Value = serde_json::from_str(doc).map_err(|e| format!("invalid JSON ({e})"))?;
     let Value::Object(top) = value else {
@@ -154,19 +170,36 @@ fn parse_policy(doc: &str) -> Result<ParsedPolicy, String> {
         None => return Err("the policy has no Statement".into()),
     };
     let mut sids = HashSet::new();
-    for sid in statements.iter().filter_map(|s: &Statement| s.sid.as_deref()) {
+    for sid in statements
+        .iter()
+        .filter_map(|s: &Statement| s.sid.as_deref())
+    {
         if !sids.insert(sid) {
             return Err("Statement IDs (Sid) in a policy must be unique".into());
         }
     }
-    Ok(ParsedPolicy { version, id, statements })
+    Ok(ParsedPolicy {
+        version,
+        id,
+        statements,
+    })
 }
 
 fn parse_statement(s: &Map<String, Value>, i: usize) -> Result<Statement, String> {
     let at = format!("Statement[{i}]");
     only_known_keys(
         s,
-        &["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"],
+        &[
+            "Sid",
+            "Effect",
+            "Principal",
+            "NotPrincipal",
+            "Action",
+            "NotAction",
+            "Resource",
+            "NotResource",
+            "Condition",
+        ],
         &at,
     )?;
     let sid = optional_string(s, "Sid").map_err(|e| format!("{at}: {e}"))?;
@@ -180,7 +213,11 @@ fn parse_statement(s: &Map<String, Value>, i: usize) -> Result<Statement, String
     let principal = match either(s, "Principal", "NotPrincipal", &at)? {
         Some(Clause::Only(v)) => Clause::Only(parse_principal(v, &at)?),
         Some(Clause::Except(v)) => Clause::Except(parse_principal(v, &at)?),
-        None => return Err(format!("{at}: Principal or NotPrincipal is required in a resource policy")),
+        None => {
+            return Err(format!(
+                "{at}: Principal or NotPrincipal is required in a resource policy"
+            ));
+        }
     };
     let action = match either(s, "Action", "NotAction", &at)? {
         Some(clause) => map_clause(clause, |v| checked_list(v, &at, "Action", check_action))?,
@@ -194,20 +231,37 @@ fn parse_statement(s: &Map<String, Value>, i: usize) -> Result<Statement, String
         Some(Value::Object(c)) => Some(check_condition(c, &at)?.clone()),
         Some(_) => return Err(format!("{at}: Condition must be an object")),
     };
-    Ok(Statement { sid, effect, principal, action, resource, condition })
+    Ok(Statement {
+        sid,
+        effect,
+        principal,
+        action,
+        resource,
+        condition,
+    })
 }
 
 /// The value of `plain` or `negated` (at most one may be present).
-fn either<'a>(s: &'a Map<String, Value>, plain: &str, negated: &str, at: &str) -> Result<Option<Clause<&'a Value>>, String> {
+fn either<'a>(
+    s: &'a Map<String, Value>,
+    plain: &str,
+    negated: &str,
+    at: &str,
+) -> Result<Option<Clause<&'a Value>>, String> {
     match (s.get(plain), s.get(negated)) {
-        (Some(_), Some(_)) => Err(format!("{at}: {plain} and {negated} cannot both be present")),
+        (Some(_), Some(_)) => Err(format!(
+            "{at}: {plain} and {negated} cannot both be present"
+        )),
         (Some(v), None) => Ok(Some(Clause::Only(v))),
         (None, Some(v)) => Ok(Some(Clause::Except(v))),
         (None, None) => Ok(None),
     }
 }
 
-fn map_clause<A, B>(c: Clause<A>, f: impl FnOnce(A) -> Result<B, String>) -> Result<Clause<B>, String> {
+fn map_clause<A, B>(
+    c: Clause<A>,
+    f: impl FnOnce(A) -> Result<B, String>,
+) -> Result<Clause<B>, String> {
     Ok(match c {
         Clause::Only(v) => Clause::Only(f(v)?),
         Clause::Except(v) => Clause::Except(f(v)?),
@@ -224,28 +278,43 @@ fn parse_principal(v: &Value, at: &str) -> Result<Principal, String> {
                     return Err(format!("{at}: unsupported principal type {}", quoted(kind)));
                 }
                 // IAM allows "*" alone but no partial wildcards inside principal ids.
-                let list = checked_list(value, at, "Principal", |p| !p.is_empty() && (p == "*" || !p.contains('*')))?;
+                let list = checked_list(value, at, "Principal", |p| {
+                    !p.is_empty() && (p == "*" || !p.contains('*'))
+                })?;
                 ids.insert(kind.clone(), list);
             }
             Ok(Principal::Ids(ids))
         }
-        _ => Err(format!("{at}: Principal must be \"*\" or a non-empty object")),
+        _ => Err(format!(
+            "{at}: Principal must be \"*\" or a non-empty object"
+        )),
     }
 }
 
 /// A string or non-empty array of strings, each accepted by `valid`.
-fn checked_list(v: &Value, at: &str, what: &str, valid: fn(&str) -> bool) -> Result<Vec<String>, String> {
+fn checked_list(
+    v: &Value,
+    at: &str,
+    what: &str,
+    valid: fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
     let items: Vec<&Value> = match v {
         Value::String(_) => vec![v],
         Value::Array(a) if !a.is_empty() => a.iter().collect(),
-        _ => return Err(format!("{at}: {what} must be a string or a non-empty array of strings")),
+        _ => {
+            return Err(format!(
+                "{at}: {what} must be a string or a non-empty array of strings"
+            ));
+        }
     };
     items
         .into_iter()
         .map(|item| match item {
             Value::String(s) if valid(s) => Ok(s.clone()),
             Value::String(s) => Err(format!("{at}: invalid {what} value {}", quoted(s))),
-            _ => Err(format!("{at}: {what} must be a string or a non-empty array of strings")),
+            _ => Err(format!(
+                "{at}: {what} must be a string or a non-empty array of strings"
+            )),
         })
         .collect()
 }
@@ -254,7 +323,11 @@ fn checked_list(v: &Value, at: &str, what: &str, valid: fn(&str) -> bool) -> Res
 fn check_action(a: &str) -> bool {
     a == "*"
         || a.split_once(':').is_some_and(|(service, name)| {
-            !service.is_empty() && !name.is_empty() && service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            !service.is_empty()
+                && !name.is_empty()
+                && service
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -263,16 +336,28 @@ fn check_resource(r: &str) -> bool {
     r == "*" || r.starts_with("arn:")
 }
 
-fn check_condition<'a>(c: &'a Map<String, Value>, at: &str) -> Result<&'a Map<String, Value>, String> {
+fn check_condition<'a>(
+    c: &'a Map<String, Value>,
+    at: &str,
+) -> Result<&'a Map<String, Value>, String> {
     for (operator, block) in c {
         if !known_operator(operator) {
-            return Err(format!("{at}: unknown Condition operator {}", quoted(operator)));
+            return Err(format!(
+                "{at}: unknown Condition operator {}",
+                quoted(operator)
+            ));
         }
         let Value::Object(keys) = block else {
-            return Err(format!("{at}: Condition {} must map condition keys to values", quoted(operator)));
+            return Err(format!(
+                "{at}: Condition {} must map condition keys to values",
+                quoted(operator)
+            ));
         };
         if keys.is_empty() {
-            return Err(format!("{at}: Condition {} has no condition keys", quoted(operator)));
+            return Err(format!(
+                "{at}: Condition {} has no condition keys",
+                quoted(operator)
+            ));
         }
         let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
         for value in keys.values() {
@@ -281,7 +366,9 @@ fn check_condition<'a>(c: &'a Map<String, Value>, at: &str) -> Result<&'a Map<St
                 v => scalar(v),
             };
             if !ok {
-                return Err(format!("{at}: Condition values must be strings, numbers, booleans or non-empty arrays of them"));
+                return Err(format!(
+                    "{at}: Condition values must be strings, numbers, booleans or non-empty arrays of them"
+                ));
             }
         }
     }
@@ -291,11 +378,33 @@ fn check_condition<'a>(c: &'a Map<String, Value>, at: &str) -> Result<&'a Map<St
 /// IAM condition operators, with an optional `ForAnyValue:`/`ForAllValues:` prefix and `IfExists` suffix.
 fn known_operator(op: &str) -> bool {
     const BASE: &[&str] = &[
-        "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike",
-        "StringNotLike", "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
-        "NumericGreaterThan", "NumericGreaterThanEquals", "DateEquals", "DateNotEquals", "DateLessThan",
-        "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals", "Bool", "BinaryEquals", "IpAddress",
-        "NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike", "Null",
+        "StringEquals",
+        "StringNotEquals",
+        "StringEqualsIgnoreCase",
+        "StringNotEqualsIgnoreCase",
+        "StringLike",
+        "StringNotLike",
+        "NumericEquals",
+        "NumericNotEquals",
+        "NumericLessThan",
+        "NumericLessThanEquals",
+        "NumericGreaterThan",
+        "NumericGreaterThanEquals",
+        "DateEquals",
+        "DateNotEquals",
+        "DateLessThan",
+        "DateLessThanEquals",
+        "DateGreaterThan",
+        "DateGreaterThanEquals",
+        "Bool",
+        "BinaryEquals",
+        "IpAddress",
+        "NotIpAddress",
+        "ArnEquals",
+        "ArnLike",
+        "ArnNotEquals",
+        "ArnNotLike",
+        "Null",
     ];
     let (_, base) = split_operator(op);
     let base = base.strip_suffix("IfExists").unwrap_or(base);
@@ -305,7 +414,12 @@ fn known_operator(op: &str) -> bool {
 /// Split `ForAnyValue:StringEquals` into its set qualifier and operator.
 fn split_operator(op: &str) -> (Option<&str>, &str) {
     match op.split_once(':') {
-        Some((set, base)) if set.eq_ignore_ascii_case("ForAnyValue") || set.eq_ignore_ascii_case("ForAllValues") => (Some(set), base),
+        Some((set, base))
+            if set.eq_ignore_ascii_case("ForAnyValue")
+                || set.eq_ignore_ascii_case("ForAllValues") =>
+        {
+            (Some(set), base)
+        }
         _ => (None, op),
     }
 }
@@ -324,22 +438,40 @@ fn principal_is_broad(p: &Clause<Principal>) -> bool {
 /// absent), ForAllValues (true on an empty set) and wildcards do not count.
 fn condition_restricts(condition: Option<&Map<String, Value>>) -> bool {
     const PINNING_KEYS: &[&str] = &[
-        "aws:principalaccount", "aws:principalarn", "aws:principalorgid", "aws:principalorgpaths",
-        "aws:principalservicename", "aws:sourceaccount", "aws:sourcearn", "aws:sourceowner", "aws:sourceorgid",
-        "aws:sourceorgpaths", "aws:sourcevpc", "aws:sourcevpce", "aws:sourceip", "aws:userid", "aws:username",
+        "aws:principalaccount",
+        "aws:principalarn",
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:principalservicename",
+        "aws:sourceaccount",
+        "aws:sourcearn",
+        "aws:sourceowner",
+        "aws:sourceorgid",
+        "aws:sourceorgpaths",
+        "aws:sourcevpc",
+        "aws:sourcevpce",
+        "aws:sourceip",
+        "aws:userid",
+        "aws:username",
     ];
-    let Some(condition) = condition else { return false };
+    let Some(condition) = condition else {
+        return false;
+    };
     condition.iter().any(|(operator, block)| {
         let (set, base) = split_operator(operator);
         let positive = !base.contains("Not")
             && !base.ends_with("IfExists")
             && !base.eq_ignore_ascii_case("Null")
             && !set.is_some_and(|s| s.eq_ignore_ascii_case("ForAllValues"));
-        let Value::Object(keys) = block else { return false };
+        let Value::Object(keys) = block else {
+            return false;
+        };
         positive
             && keys.iter().any(|(key, value)| {
                 let fixed = |v: &Value| match v {
-                    Value::String(s) => !s.is_empty() && !s.contains(['*', '?']) && !s.ends_with("/0"),
+                    Value::String(s) => {
+                        !s.is_empty() && !s.contains(['*', '?']) && !s.ends_with("/0")
+                    }
                     _ => false,
                 };
                 let all_fixed = match value {
@@ -397,7 +529,10 @@ mod tests {
         assert_eq!(p.version.as_deref(), Some("2012-10-17"));
         let s = &p.statements[0];
         assert_eq!(s.effect, Effect::Allow);
-        assert_eq!(s.action, Clause::Only(vec!["secretsmanager:GetSecretValue".into()]));
+        assert_eq!(
+            s.action,
+            Clause::Only(vec!["secretsmanager:GetSecretValue".into()])
+        );
         assert_eq!(s.resource, Some(Clause::Only(vec!["*".into()])));
         assert!(!grants_public_access(&p));
         assert_eq!(validate_for_api(&statement(READ_ONE_ROLE)), (true, vec![]));
@@ -414,7 +549,9 @@ mod tests {
         let p = validate_policy(doc).unwrap();
         assert_eq!(p.id.as_deref(), Some("p1"));
         let s = &p.statements[0];
-        assert!(matches!(&s.principal, Clause::Except(Principal::Ids(ids)) if ids.len() == 4 && ids["AWS"].len() == 2));
+        assert!(
+            matches!(&s.principal, Clause::Except(Principal::Ids(ids)) if ids.len() == 4 && ids["AWS"].len() == 2)
+        );
         assert!(matches!(&s.action, Clause::Except(a) if a.len() == 2));
         assert!(s.condition.as_ref().is_some_and(|c| c.len() == 4));
         // No Version at all is accepted too.
@@ -429,7 +566,10 @@ mod tests {
             ("[1]", "JSON object"),
             (r#"{"Version":"2012-10-17"}"#, "no Statement"),
             (r#"{"Version":"2012-10-18","Statement":[]}"#, "Version"),
-            (r#"{"Version":1,"Statement":{}}"#, "Version must be a string"),
+            (
+                r#"{"Version":1,"Statement":{}}"#,
+                "Version must be a string",
+            ),
             (r#"{"Statement":[]}"#, "must not be empty"),
             (r#"{"Statement":"x"}"#, "object or an array"),
             (r#"{"Statement":["x"]}"#, "Statement[0] must be an object"),
@@ -439,7 +579,10 @@ mod tests {
             let m = malformed(doc);
             assert!(m.contains(expected), "{doc}: {m}");
         }
-        let too_big = format!(r#"{{"Statement":{READ_ONE_ROLE},"Id":"{}"}}"#, "x".repeat(MAX_POLICY_CHARS));
+        let too_big = format!(
+            r#"{{"Statement":{READ_ONE_ROLE},"Id":"{}"}}"#,
+            "x".repeat(MAX_POLICY_CHARS)
+        );
         assert!(malformed(&too_big).contains("20480"));
     }
 
@@ -450,39 +593,113 @@ mod tests {
         let cases: Vec<(String, &str)> = vec![
             (format!(r#"{{{p},{a}}}"#), "Effect is required"),
             (format!(r#"{{"Effect":"allow",{p},{a}}}"#), "Effect must be"),
-            (format!(r#"{{"Effect":"Allow",{p}}}"#), "Action or NotAction is required"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"NotAction":"x:y"}}"#), "cannot both"),
-            (format!(r#"{{"Effect":"Allow",{p},"Action":[]}}"#), "non-empty array"),
-            (format!(r#"{{"Effect":"Allow",{p},"Action":[1]}}"#), "Action must be a string"),
-            (format!(r#"{{"Effect":"Allow",{p},"Action":"GetSecretValue"}}"#), "invalid Action"),
-            (format!(r#"{{"Effect":"Allow",{a}}}"#), "Principal or NotPrincipal is required"),
-            (format!(r#"{{"Effect":"Allow",{p},"NotPrincipal":"*",{a}}}"#), "cannot both"),
-            (format!(r#"{{"Effect":"Allow","Principal":"alice",{a}}}"#), "Principal must be"),
-            (format!(r#"{{"Effect":"Allow","Principal":{{}},{a}}}"#), "Principal must be"),
-            (format!(r#"{{"Effect":"Allow","Principal":{{"Users":"x"}},{a}}}"#), "unsupported principal type"),
-            (format!(r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::*:root"}},{a}}}"#), "invalid Principal"),
-            (format!(r#"{{"Effect":"Allow","Principal":{{"AWS":[]}},{a}}}"#), "non-empty array"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"Resource":"my-secret"}}"#), "invalid Resource"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"Resource":"*","NotResource":"*"}}"#), "cannot both"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"Sid":5}}"#), "Sid must be a string"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"Condition":"x"}}"#), "Condition must be an object"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"Condition":{{"StringSortOf":{{"k":"v"}}}}}}"#), "unknown Condition operator"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"Condition":{{"StringEquals":"v"}}}}"#), "must map condition keys"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"Condition":{{"StringEquals":{{}}}}}}"#), "no condition keys"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"Condition":{{"StringEquals":{{"k":{{"x":1}}}}}}}}"#), "Condition values"),
-            (format!(r#"{{"Effect":"Allow",{p},{a},"Principle":"*"}}"#), "unknown element \"Principle\""),
+            (
+                format!(r#"{{"Effect":"Allow",{p}}}"#),
+                "Action or NotAction is required",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},{a},"NotAction":"x:y"}}"#),
+                "cannot both",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},"Action":[]}}"#),
+                "non-empty array",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},"Action":[1]}}"#),
+                "Action must be a string",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},"Action":"GetSecretValue"}}"#),
+                "invalid Action",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{a}}}"#),
+                "Principal or NotPrincipal is required",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},"NotPrincipal":"*",{a}}}"#),
+                "cannot both",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow","Principal":"alice",{a}}}"#),
+                "Principal must be",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow","Principal":{{}},{a}}}"#),
+                "Principal must be",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow","Principal":{{"Users":"x"}},{a}}}"#),
+                "unsupported principal type",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::*:root"}},{a}}}"#),
+                "invalid Principal",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow","Principal":{{"AWS":[]}},{a}}}"#),
+                "non-empty array",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},{a},"Resource":"my-secret"}}"#),
+                "invalid Resource",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},{a},"Resource":"*","NotResource":"*"}}"#),
+                "cannot both",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},{a},"Sid":5}}"#),
+                "Sid must be a string",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},{a},"Condition":"x"}}"#),
+                "Condition must be an object",
+            ),
+            (
+                format!(
+                    r#"{{"Effect":"Allow",{p},{a},"Condition":{{"StringSortOf":{{"k":"v"}}}}}}"#
+                ),
+                "unknown Condition operator",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},{a},"Condition":{{"StringEquals":"v"}}}}"#),
+                "must map condition keys",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},{a},"Condition":{{"StringEquals":{{}}}}}}"#),
+                "no condition keys",
+            ),
+            (
+                format!(
+                    r#"{{"Effect":"Allow",{p},{a},"Condition":{{"StringEquals":{{"k":{{"x":1}}}}}}}}"#
+                ),
+                "Condition values",
+            ),
+            (
+                format!(r#"{{"Effect":"Allow",{p},{a},"Principle":"*"}}"#),
+                "unknown element \"Principle\"",
+            ),
         ];
         for (body, expected) in &cases {
             let m = malformed(&statement(body));
             assert!(m.contains(expected), "{body}: {m}");
         }
-        let dup = statement(&format!(r#"{{"Sid":"s",{}}},{{"Sid":"s",{}}}"#, &READ_ONE_ROLE[1..READ_ONE_ROLE.len() - 1], &READ_ONE_ROLE[1..READ_ONE_ROLE.len() - 1]));
+        let dup = statement(&format!(
+            r#"{{"Sid":"s",{}}},{{"Sid":"s",{}}}"#,
+            &READ_ONE_ROLE[1..READ_ONE_ROLE.len() - 1],
+            &READ_ONE_ROLE[1..READ_ONE_ROLE.len() - 1]
+        ));
         assert!(malformed(&dup).contains("unique"));
     }
 
     #[test]
     fn long_values_are_cut_in_messages() {
-        let m = malformed(&statement(&format!(r#"{{"Effect":"Allow","Principal":"*","Action":"{}"}}"#, "x".repeat(5000))));
+        let m = malformed(&statement(&format!(
+            r#"{{"Effect":"Allow","Principal":"*","Action":"{}"}}"#,
+            "x".repeat(5000)
+        )));
         assert!(m.len() < 300, "{m}");
     }
 
@@ -503,11 +720,17 @@ mod tests {
         ];
         for body in public {
             let doc = statement(body);
-            assert!(grants_public_access(&validate_policy(&doc).unwrap()), "{body}");
+            assert!(
+                grants_public_access(&validate_policy(&doc).unwrap()),
+                "{body}"
+            );
             let (passed, errors) = validate_for_api(&doc);
             assert!(!passed);
             assert_eq!(errors[0].0, CHECK_BROAD_ACCESS);
-            assert!(matches!(validate_for_put(&doc, true), Err(PolicyError::Public(_))));
+            assert!(matches!(
+                validate_for_put(&doc, true),
+                Err(PolicyError::Public(_))
+            ));
             assert!(validate_for_put(&doc, false).is_ok());
         }
     }
@@ -526,12 +749,17 @@ mod tests {
         ];
         for body in private {
             let doc = statement(body);
-            assert!(!grants_public_access(&validate_policy(&doc).unwrap()), "{body}");
+            assert!(
+                !grants_public_access(&validate_policy(&doc).unwrap()),
+                "{body}"
+            );
             assert_eq!(validate_for_api(&doc), (true, vec![]));
             assert!(validate_for_put(&doc, true).is_ok());
         }
         // One public statement among private ones makes the policy public.
-        let mixed = statement(&format!(r#"{READ_ONE_ROLE},{{"Effect":"Allow","Principal":"*","Action":"*"}}"#));
+        let mixed = statement(&format!(
+            r#"{READ_ONE_ROLE},{{"Effect":"Allow","Principal":"*","Action":"*"}}"#
+        ));
         assert!(grants_public_access(&validate_policy(&mixed).unwrap()));
     }
 
@@ -542,6 +770,9 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, CHECK_SYNTAX);
         assert!(errors[0].1.contains("invalid JSON"));
-        assert!(matches!(validate_for_put("{", false), Err(PolicyError::Malformed(_))));
+        assert!(matches!(
+            validate_for_put("{", false),
+            Err(PolicyError::Malformed(_))
+        ));
     }
 }

@@ -18,12 +18,18 @@ impl Serialize for Timestamp {
 }
 
 /// Serialize a zeroizing string (serde has no impl for `Zeroizing`).
-pub fn sensitive<S: serde::Serializer>(v: &zeroize::Zeroizing<String>, s: S) -> Result<S::Ok, S::Error> {
+pub fn sensitive<S: serde::Serializer>(
+    v: &zeroize::Zeroizing<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.serialize_str(v)
 }
 
 /// [`sensitive`] for an optional member.
-pub fn sensitive_opt<S: serde::Serializer>(v: &Option<zeroize::Zeroizing<String>>, s: S) -> Result<S::Ok, S::Error> {
+pub fn sensitive_opt<S: serde::Serializer>(
+    v: &Option<zeroize::Zeroizing<String>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match v {
         Some(v) => s.serialize_str(v),
         None => s.serialize_none(),
@@ -234,9 +240,15 @@ pub struct SecretValueOutput {
     pub arn: String,
     pub name: String,
     pub version_id: String,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "sensitive_opt")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "sensitive_opt"
+    )]
     pub secret_binary: Option<zeroize::Zeroizing<String>>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "sensitive_opt")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "sensitive_opt"
+    )]
     pub secret_string: Option<zeroize::Zeroizing<String>>,
     pub version_stages: Vec<String>,
     pub created_date: Timestamp,
@@ -296,7 +308,10 @@ pub struct DescribeSecretOutput {
     pub tags: Vec<Tag>,
     #[serde(rename = "VersionIdsToStages", skip_serializing_if = "Option::is_none")]
     pub version_ids_to_stages: Option<BTreeMap<String, Vec<String>>>,
-    #[serde(rename = "SecretVersionsToStages", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SecretVersionsToStages",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub secret_versions_to_stages: Option<BTreeMap<String, Vec<String>>>,
     pub created_date: Timestamp,
 }

@@ -30,20 +30,39 @@ pub fn required<'a, T>(member: &str, v: &'a Option<T>) -> Result<&'a T, EngineEr
 }
 
 /// Length (in characters, as the model counts) between `min` and `max`.
-pub fn length(member: &str, v: &str, min: usize, max: usize, sensitive: bool) -> Result<(), EngineError> {
+pub fn length(
+    member: &str,
+    v: &str,
+    min: usize,
+    max: usize,
+    sensitive: bool,
+) -> Result<(), EngineError> {
     let n = v.chars().count();
     let shown = if sensitive { None } else { Some(v) };
     if n < min {
-        return Err(violation(member, shown, &format!("Member must have length greater than or equal to {min}")));
+        return Err(violation(
+            member,
+            shown,
+            &format!("Member must have length greater than or equal to {min}"),
+        ));
     }
     if n > max {
-        return Err(violation(member, shown, &format!("Member must have length less than or equal to {max}")));
+        return Err(violation(
+            member,
+            shown,
+            &format!("Member must have length less than or equal to {max}"),
+        ));
     }
     Ok(())
 }
 
 /// Optional member with a length range.
-pub fn opt_length(member: &str, v: &Option<String>, min: usize, max: usize) -> Result<(), EngineError> {
+pub fn opt_length(
+    member: &str,
+    v: &Option<String>,
+    min: usize,
+    max: usize,
+) -> Result<(), EngineError> {
     match v {
         Some(v) => length(member, v, min, max, false),
         None => Ok(()),
@@ -54,10 +73,18 @@ pub fn opt_length(member: &str, v: &Option<String>, min: usize, max: usize) -> R
 pub fn range(member: &str, v: i64, min: i64, max: i64) -> Result<(), EngineError> {
     let text = v.to_string();
     if v < min {
-        return Err(violation(member, Some(&text), &format!("Member must have value greater than or equal to {min}")));
+        return Err(violation(
+            member,
+            Some(&text),
+            &format!("Member must have value greater than or equal to {min}"),
+        ));
     }
     if v > max {
-        return Err(violation(member, Some(&text), &format!("Member must have value less than or equal to {max}")));
+        return Err(violation(
+            member,
+            Some(&text),
+            &format!("Member must have value less than or equal to {max}"),
+        ));
     }
     Ok(())
 }
@@ -92,7 +119,11 @@ pub fn secret_id(v: &Option<String>) -> Result<&str, EngineError> {
 /// Tags: keys 1–128, values 0–256, at most 50.
 pub fn tags(tags: &[super::types::Tag]) -> Result<(), EngineError> {
     if tags.len() > 50 {
-        return Err(violation("tags", None, "Member must have length less than or equal to 50"));
+        return Err(violation(
+            "tags",
+            None,
+            "Member must have length less than or equal to 50",
+        ));
     }
     for t in tags {
         length("tags.member.key", &t.key, 1, 128, false)?;
@@ -131,12 +162,24 @@ pub fn max_results(v: Option<i64>, max: i64, default: i64) -> Result<i64, Engine
 /// Filters: at most 10, keys from the model's enum, 1–10 values of ≤512 matching the pattern.
 pub fn filters(filters: &[super::types::Filter]) -> Result<(), EngineError> {
     if filters.len() > 10 {
-        return Err(violation("filters", None, "Member must have length less than or equal to 10"));
+        return Err(violation(
+            "filters",
+            None,
+            "Member must have length less than or equal to 10",
+        ));
     }
     for f in filters {
         let key = f.key.as_deref().unwrap_or("");
-        if !["description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all"]
-            .contains(&key)
+        if ![
+            "description",
+            "name",
+            "tag-key",
+            "tag-value",
+            "primary-region",
+            "owning-service",
+            "all",
+        ]
+        .contains(&key)
         {
             return Err(violation(
                 "filters.member.key",
@@ -145,13 +188,19 @@ pub fn filters(filters: &[super::types::Filter]) -> Result<(), EngineError> {
             ));
         }
         if f.values.is_empty() || f.values.len() > 10 {
-            return Err(violation("filters.member.values", None, "Member must have length between 1 and 10"));
+            return Err(violation(
+                "filters.member.values",
+                None,
+                "Member must have length between 1 and 10",
+            ));
         }
         for v in &f.values {
             length("filters.member.values.member", v, 0, 512, false)?;
-            let ok = v.strip_prefix('!').unwrap_or(v).bytes().all(|b| {
-                b.is_ascii_alphanumeric() || b" :_@/+=.-!".contains(&b)
-            });
+            let ok = v
+                .strip_prefix('!')
+                .unwrap_or(v)
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b" :_@/+=.-!".contains(&b));
             if !ok {
                 return Err(violation(
                     "filters.member.values.member",

@@ -121,14 +121,31 @@ impl Operation {
         use Operation::*;
         match self {
             CreateSecret => Permission::SecretCreate,
-            GetSecretValue | BatchGetSecretValue | DescribeSecret | ListSecretVersionIds | GetResourcePolicy
-            | ListResourcePolicies | GetRandomPassword | ValidateResourcePolicy => Permission::SecretRead,
+            GetSecretValue
+            | BatchGetSecretValue
+            | DescribeSecret
+            | ListSecretVersionIds
+            | GetResourcePolicy
+            | ListResourcePolicies
+            | GetRandomPassword
+            | ValidateResourcePolicy => Permission::SecretRead,
             ListSecrets => Permission::SecretList,
             DeleteSecret => Permission::SecretDelete,
-            PutSecretValue | UpdateSecret | UpdateSecretVersionStage | TagResource | UntagResource | RestoreSecret
-            | RotateSecret | CancelRotateSecret | PutResourcePolicy | DeleteResourcePolicy
-            | ReplicateSecretToRegions | RemoveRegionsFromReplication | StopReplicationToReplica
-            | AssociateCrossAccountReplica | DisassociateCrossAccountReplica => Permission::SecretUpdate,
+            PutSecretValue
+            | UpdateSecret
+            | UpdateSecretVersionStage
+            | TagResource
+            | UntagResource
+            | RestoreSecret
+            | RotateSecret
+            | CancelRotateSecret
+            | PutResourcePolicy
+            | DeleteResourcePolicy
+            | ReplicateSecretToRegions
+            | RemoveRegionsFromReplication
+            | StopReplicationToReplica
+            | AssociateCrossAccountReplica
+            | DisassociateCrossAccountReplica => Permission::SecretUpdate,
         }
     }
 }
@@ -147,7 +164,11 @@ pub struct AwsError {
 impl AwsError {
     /// A 400 client error.
     pub fn client(code: &'static str, message: impl Into<String>) -> AwsError {
-        AwsError { code, status: StatusCode::BAD_REQUEST, message: message.into() }
+        AwsError {
+            code,
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
     }
 
     /// A 500 server error; details go to the log, not the client.
@@ -222,7 +243,10 @@ pub struct AuthFailure {
 
 impl From<AwsError> for AuthFailure {
     fn from(error: AwsError) -> Self {
-        AuthFailure { error, access_key_id: None }
+        AuthFailure {
+            error,
+            access_key_id: None,
+        }
     }
 }
 
@@ -241,7 +265,10 @@ struct ResourceNames {
 /// The resource a request body names (SecretId, Name or SecretIdList), bounded in size.
 pub fn resource_of(body: &[u8]) -> Option<String> {
     let names: ResourceNames = serde_json::from_slice(body).ok()?;
-    let id = names.secret_id.or(names.name).or_else(|| names.secret_id_list.map(|l| l.join(",")))?;
+    let id = names
+        .secret_id
+        .or(names.name)
+        .or_else(|| names.secret_id_list.map(|l| l.join(",")))?;
     Some(id.chars().take(2048).collect())
 }
 
@@ -269,7 +296,9 @@ pub struct Caller {
 
 /// Milliseconds since the epoch.
 pub fn now_ms(now: SystemTime) -> i64 {
-    now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, AwsError> {
@@ -281,7 +310,10 @@ fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, AwsError> {
         let msg = if e.is_syntax() || e.is_eof() {
             "The request body is not valid JSON.".to_string()
         } else {
-            format!("Unable to parse the request: {}", e.to_string().split(" at line").next().unwrap_or(""))
+            format!(
+                "Unable to parse the request: {}",
+                e.to_string().split(" at line").next().unwrap_or("")
+            )
         };
         AwsError::client("SerializationException", msg)
     })
@@ -303,7 +335,10 @@ impl Protocol {
     ) -> Result<Caller, AuthFailure> {
         let auth = sigv4::parse(headers, "secretsmanager", now).map_err(AwsError::from)?;
         let claimed = Some(auth.access_key_id.clone());
-        let fail = |error: AwsError| AuthFailure { error, access_key_id: claimed.clone() };
+        let fail = |error: AwsError| AuthFailure {
+            error,
+            access_key_id: claimed.clone(),
+        };
         let key = self
             .keyring
             .access_key(&auth.access_key_id)
@@ -320,14 +355,20 @@ impl Protocol {
                 ))
             })?;
         let signing_key = self.keyring.signing_key(&key, &auth.date, &auth.region);
-        sigv4::verify(&auth, method, uri, headers, body, &signing_key).map_err(|e| fail(e.into()))?;
+        sigv4::verify(&auth, method, uri, headers, body, &signing_key)
+            .map_err(|e| fail(e.into()))?;
         let tenant = self.keyring.tenant(&key.workspace_id).await.map_err(|e| {
             tracing::error!(error = %e, "workspace key unavailable");
             fail(AwsError::internal())
         })?;
         Ok(Caller {
             access_key_id: key.access_key_id.clone(),
-            scope: Scope { tenant, region: auth.region.clone(), access: key.access.clone(), audit: None },
+            scope: Scope {
+                tenant,
+                region: auth.region.clone(),
+                access: key.access.clone(),
+                audit: None,
+            },
         })
     }
 
@@ -343,7 +384,11 @@ impl Protocol {
         peer: Option<std::net::SocketAddr>,
         now: SystemTime,
     ) -> AwsResponse {
-        let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let op = Operation::from_target(target);
         let operation = op.map(Operation::name).unwrap_or("Unknown");
         let user_agent = parts
@@ -368,7 +413,10 @@ impl Protocol {
             operation,
             workspace,
         };
-        let mut caller = match self.authenticate(&parts.method, &parts.uri, &parts.headers, body, now).await {
+        let mut caller = match self
+            .authenticate(&parts.method, &parts.uri, &parts.headers, body, now)
+            .await
+        {
             Ok(c) => c,
             Err(failure) => {
                 row.access_key_id = failure.access_key_id;
@@ -405,13 +453,25 @@ impl Protocol {
             }
         }
         match result {
-            Ok(body) => AwsResponse { status: StatusCode::OK, body, error_code: None, operation, workspace },
+            Ok(body) => AwsResponse {
+                status: StatusCode::OK,
+                body,
+                error_code: None,
+                operation,
+                workspace,
+            },
             Err(e) => error_response(e, workspace),
         }
     }
 
     /// Run one operation for an authenticated caller; returns the JSON body.
-    pub async fn dispatch(&self, op: Operation, caller: &Caller, body: &[u8], now: SystemTime) -> Result<Bytes, AwsError> {
+    pub async fn dispatch(
+        &self,
+        op: Operation,
+        caller: &Caller,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Bytes, AwsError> {
         caller.scope.access.check(op.permission())?;
         let s = &caller.scope;
         let t = now_ms(now);
@@ -423,7 +483,9 @@ impl Protocol {
             Operation::UpdateSecret => to_json(&e.update_secret(s, parse(body)?, t).await?)?,
             Operation::DescribeSecret => to_json(&e.describe_secret(s, &parse(body)?, t).await?)?,
             Operation::ListSecrets => to_json(&e.list_secrets(s, &parse(body)?, t).await?)?,
-            Operation::ListSecretVersionIds => to_json(&e.list_secret_version_ids(s, &parse(body)?, t).await?)?,
+            Operation::ListSecretVersionIds => {
+                to_json(&e.list_secret_version_ids(s, &parse(body)?, t).await?)?
+            }
             Operation::UpdateSecretVersionStage => {
                 to_json(&e.update_secret_version_stage(s, &parse(body)?, t).await?)?
             }
@@ -431,12 +493,22 @@ impl Protocol {
             Operation::RestoreSecret => to_json(&e.restore_secret(s, &parse(body)?, t).await?)?,
             Operation::TagResource => to_json(&e.tag_resource(s, &parse(body)?, t).await?)?,
             Operation::UntagResource => to_json(&e.untag_resource(s, &parse(body)?, t).await?)?,
-            Operation::BatchGetSecretValue => to_json(&e.batch_get_secret_value(s, &parse(body)?, t).await?)?,
+            Operation::BatchGetSecretValue => {
+                to_json(&e.batch_get_secret_value(s, &parse(body)?, t).await?)?
+            }
             Operation::GetRandomPassword => to_json(&random_password(&parse(body)?)?)?,
-            Operation::GetResourcePolicy => to_json(&e.get_resource_policy(s, &parse(body)?, t).await?)?,
-            Operation::PutResourcePolicy => to_json(&e.put_resource_policy(s, &parse(body)?, t).await?)?,
-            Operation::DeleteResourcePolicy => to_json(&e.delete_resource_policy(s, &parse(body)?, t).await?)?,
-            Operation::ListResourcePolicies => to_json(&e.list_resource_policies(s, &parse(body)?, t).await?)?,
+            Operation::GetResourcePolicy => {
+                to_json(&e.get_resource_policy(s, &parse(body)?, t).await?)?
+            }
+            Operation::PutResourcePolicy => {
+                to_json(&e.put_resource_policy(s, &parse(body)?, t).await?)?
+            }
+            Operation::DeleteResourcePolicy => {
+                to_json(&e.delete_resource_policy(s, &parse(body)?, t).await?)?
+            }
+            Operation::ListResourcePolicies => {
+                to_json(&e.list_resource_policies(s, &parse(body)?, t).await?)?
+            }
             Operation::ValidateResourcePolicy => {
                 to_json(&e.validate_resource_policy(s, &parse(body)?, t).await?)?
             }
@@ -474,11 +546,19 @@ fn random_password(input: &GetRandomPasswordInput) -> Result<RandomPasswordOutpu
         length,
         exclude_characters: input.exclude_characters.clone().unwrap_or_default(),
         exclude_numbers: input.exclude_numbers.unwrap_or(defaults.exclude_numbers),
-        exclude_punctuation: input.exclude_punctuation.unwrap_or(defaults.exclude_punctuation),
-        exclude_uppercase: input.exclude_uppercase.unwrap_or(defaults.exclude_uppercase),
-        exclude_lowercase: input.exclude_lowercase.unwrap_or(defaults.exclude_lowercase),
+        exclude_punctuation: input
+            .exclude_punctuation
+            .unwrap_or(defaults.exclude_punctuation),
+        exclude_uppercase: input
+            .exclude_uppercase
+            .unwrap_or(defaults.exclude_uppercase),
+        exclude_lowercase: input
+            .exclude_lowercase
+            .unwrap_or(defaults.exclude_lowercase),
         include_space: input.include_space.unwrap_or(defaults.include_space),
-        require_each_included_type: input.require_each_included_type.unwrap_or(defaults.require_each_included_type),
+        require_each_included_type: input
+            .require_each_included_type
+            .unwrap_or(defaults.require_each_included_type),
     };
     let random_password = generate_password(&spec)
         .map_err(|e| AwsError::client("InvalidParameterException", password_error_message(e)))?;
@@ -490,4 +570,3 @@ fn password_error_message(e: engine::password::PasswordError) -> String {
         engine::password::PasswordError::InvalidParameter(m) => m,
     }
 }
-

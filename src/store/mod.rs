@@ -21,7 +21,10 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::sync::Arc;
 
-use schema::{access_keys, audit_log, memberships, secret_versions, secrets, users, vault_meta, version_stages, workspaces};
+use schema::{
+    access_keys, audit_log, memberships, secret_versions, secrets, users, vault_meta,
+    version_stages, workspaces,
+};
 
 /// SQLite connection usable from async code.
 pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
@@ -54,8 +57,12 @@ pub enum StoreError {
 impl From<DieselError> for StoreError {
     fn from(e: DieselError) -> Self {
         match e {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Conflict,
-            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => StoreError::Conflict,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                StoreError::Conflict
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                StoreError::Conflict
+            }
             other => StoreError::Database(other.to_string()),
         }
     }
@@ -319,7 +326,8 @@ macro_rules! tenant_tx {
             Db::Sqlite { writer, .. } => {
                 let mut guard = writer.lock().await;
                 let c: &mut SqliteConn = &mut guard;
-                c.transaction::<_, StoreError, _>(async move |$conn| $body).await
+                c.transaction::<_, StoreError, _>(async move |$conn| $body)
+                    .await
             }
         }
     };
@@ -338,7 +346,10 @@ async fn set_workspace(conn: &mut AsyncPgConnection, workspace_id: &str) -> Stor
 macro_rules! insert_audit_rows {
     ($conn:expr, $rows:expr) => {{
         for chunk in $rows.chunks(500) {
-            diesel::insert_into(audit_log::table).values(chunk).execute($conn).await?;
+            diesel::insert_into(audit_log::table)
+                .values(chunk)
+                .execute($conn)
+                .await?;
         }
     }};
 }
@@ -366,7 +377,8 @@ impl Db {
                     Ok(conn)
                 })
             });
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+            let manager =
+                AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
             let pool = bb8::Pool::builder()
                 .max_size(max_connections)
                 .connection_timeout(std::time::Duration::from_secs(5))
@@ -409,7 +421,10 @@ impl Db {
                 .build(manager)
                 .await
                 .map_err(|e| StoreError::Pool(e.to_string()))?;
-            Ok(Db::Sqlite { readers, writer: Arc::new(tokio::sync::Mutex::new(writer)) })
+            Ok(Db::Sqlite {
+                readers,
+                writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            })
         }
     }
 
@@ -591,7 +606,11 @@ impl Db {
     }
 
     /// Staging labels of many secrets at once (ListSecrets' SecretVersionsToStages).
-    pub async fn stages_of(&self, workspace_id: &str, secret_ids: &[String]) -> StoreResult<Vec<StageRow>> {
+    pub async fn stages_of(
+        &self,
+        workspace_id: &str,
+        secret_ids: &[String],
+    ) -> StoreResult<Vec<StageRow>> {
         if secret_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -607,7 +626,12 @@ impl Db {
     }
 
     /// One version with its sealed value.
-    pub async fn version(&self, workspace_id: &str, secret_id: &str, version_id: &str) -> StoreResult<Option<VersionRow>> {
+    pub async fn version(
+        &self,
+        workspace_id: &str,
+        secret_id: &str,
+        version_id: &str,
+    ) -> StoreResult<Option<VersionRow>> {
         tenant_read!(self, workspace_id, conn => {
             Ok(secret_versions::table
                 .filter(secret_versions::workspace_id.eq(workspace_id))
@@ -692,7 +716,12 @@ impl Db {
     }
 
     /// Delete a secret, its versions and labels for good (with the audit row, if any).
-    pub async fn purge_secret(&self, workspace_id: &str, secret_id: &str, audit: Option<&AuditRow>) -> StoreResult<()> {
+    pub async fn purge_secret(
+        &self,
+        workspace_id: &str,
+        secret_id: &str,
+        audit: Option<&AuditRow>,
+    ) -> StoreResult<()> {
         tenant_tx!(self, workspace_id, conn => {
             diesel::delete(
                 version_stages::table
@@ -721,7 +750,12 @@ impl Db {
     }
 
     /// Ids of one workspace's secrets whose recovery window ended before `now_ms`.
-    pub async fn expired_secrets(&self, workspace_id: &str, now_ms: i64, limit: i64) -> StoreResult<Vec<String>> {
+    pub async fn expired_secrets(
+        &self,
+        workspace_id: &str,
+        now_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
         tenant_read!(self, workspace_id, conn => {
             Ok(secrets::table
                 .filter(secrets::workspace_id.eq(workspace_id))
@@ -734,7 +768,13 @@ impl Db {
     }
 
     /// Record a read (callers rate-limit this to once a day per row).
-    pub async fn touch_accessed(&self, workspace_id: &str, secret_id: &str, version_id: &str, day_ms: i64) -> StoreResult<()> {
+    pub async fn touch_accessed(
+        &self,
+        workspace_id: &str,
+        secret_id: &str,
+        version_id: &str,
+        day_ms: i64,
+    ) -> StoreResult<()> {
         tenant_tx!(self, workspace_id, conn => {
             diesel::update(secrets::table.filter(secrets::workspace_id.eq(workspace_id)).filter(secrets::id.eq(secret_id)))
                 .set(secrets::last_accessed_at.eq(day_ms))
@@ -823,7 +863,8 @@ impl Db {
                 c.transaction::<_, StoreError, _>(async move |conn| {
                     // Row-level security checks each row against the transaction's workspace,
                     // so rows are inserted workspace by workspace.
-                    let mut by_ws: std::collections::BTreeMap<&str, Vec<&AuditRow>> = Default::default();
+                    let mut by_ws: std::collections::BTreeMap<&str, Vec<&AuditRow>> =
+                        Default::default();
                     for r in rows {
                         by_ws.entry(r.workspace_id.as_str()).or_default().push(r);
                     }
@@ -842,7 +883,10 @@ impl Db {
                 // SQLite cannot batch rows with NULLs in one INSERT; in-process inserts are cheap.
                 c.transaction::<_, StoreError, _>(async move |conn| {
                     for r in rows {
-                        diesel::insert_into(audit_log::table).values(r).execute(conn).await?;
+                        diesel::insert_into(audit_log::table)
+                            .values(r)
+                            .execute(conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -939,7 +983,12 @@ impl Db {
     }
 
     /// Revoke an access key of a workspace; false if there is no such key.
-    pub async fn revoke_access_key(&self, workspace_id: &str, akid: &str, now_ms: i64) -> StoreResult<bool> {
+    pub async fn revoke_access_key(
+        &self,
+        workspace_id: &str,
+        akid: &str,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
         with_write!(self, conn => {
             let n = diesel::update(
                 access_keys::table
@@ -977,7 +1026,12 @@ impl Db {
     }
 
     /// Record a login outcome: reset the counter, or count a failure and maybe lock.
-    pub async fn record_login(&self, user_id: &str, failed_logins: i32, locked_until: Option<i64>) -> StoreResult<()> {
+    pub async fn record_login(
+        &self,
+        user_id: &str,
+        failed_logins: i32,
+        locked_until: Option<i64>,
+    ) -> StoreResult<()> {
         with_write!(self, conn => {
             diesel::update(users::table.filter(users::id.eq(user_id)))
                 .set((users::failed_logins.eq(failed_logins), users::locked_until.eq(locked_until)))
@@ -1028,7 +1082,10 @@ impl Db {
     }
 
     /// Members of a workspace with their emails.
-    pub async fn members_of(&self, workspace_id: &str) -> StoreResult<Vec<(MembershipRow, String)>> {
+    pub async fn members_of(
+        &self,
+        workspace_id: &str,
+    ) -> StoreResult<Vec<(MembershipRow, String)>> {
         with_read!(self, conn => {
             Ok(memberships::table
                 .inner_join(users::table.on(users::id.eq(memberships::user_id)))

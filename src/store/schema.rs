@@ -80,7 +80,6 @@ diesel::table! {
     }
 }
 
-
 diesel::table! {
     /// Admin REST users (argon2id password hashes).
     users (id) {

@@ -8,9 +8,24 @@ async fn sqlite_file_holds_no_plaintext() {
     let c = root_client(&server);
     let marker = format!("PLAINTEXT-MARKER-{}", uuid::Uuid::new_v4().simple());
     let name = unique("at-rest");
-    c.create_secret().name(&name).secret_string(&marker).send().await.expect("create");
-    c.put_secret_value().secret_id(&name).secret_string(format!("{marker}-v2")).send().await.expect("put");
-    let got = c.get_secret_value().secret_id(&name).send().await.expect("get");
+    c.create_secret()
+        .name(&name)
+        .secret_string(&marker)
+        .send()
+        .await
+        .expect("create");
+    c.put_secret_value()
+        .secret_id(&name)
+        .secret_string(format!("{marker}-v2"))
+        .send()
+        .await
+        .expect("put");
+    let got = c
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(got.secret_string(), Some(format!("{marker}-v2").as_str()));
     // Read every file of the data dir (database, WAL, shared memory) while the server runs.
     let mut scanned = 0;
@@ -25,23 +40,43 @@ async fn sqlite_file_holds_no_plaintext() {
         );
     }
     assert!(scanned > 0);
-    assert!(!server.logs().contains(&marker), "plaintext found in the logs");
+    assert!(
+        !server.logs().contains(&marker),
+        "plaintext found in the logs"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_rows_hold_no_plaintext() {
-    let Some(server) = TestServer::start(Backend::Postgres) else { return };
+    let Some(server) = TestServer::start(Backend::Postgres) else {
+        return;
+    };
     let c = root_client(&server);
     let marker = format!("PLAINTEXT-MARKER-{}", uuid::Uuid::new_v4().simple());
-    c.create_secret().name(unique("pg-at-rest")).secret_string(&marker).send().await.expect("create");
+    c.create_secret()
+        .name(unique("pg-at-rest"))
+        .secret_string(&marker)
+        .send()
+        .await
+        .expect("create");
     let out = std::process::Command::new("pg_dump")
         .args(["--data-only", &server.database_url])
         .output()
         .expect("pg_dump");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dump = String::from_utf8_lossy(&out.stdout);
-    assert!(dump.contains("secret_versions"), "dump has the versions table");
+    assert!(
+        dump.contains("secret_versions"),
+        "dump has the versions table"
+    );
     assert!(!dump.contains(&marker), "plaintext in PostgreSQL");
     let hex_marker = hex::encode(marker.as_bytes());
-    assert!(!dump.contains(&hex_marker), "plaintext (bytea hex) in PostgreSQL");
+    assert!(
+        !dump.contains(&hex_marker),
+        "plaintext (bytea hex) in PostgreSQL"
+    );
 }

@@ -24,11 +24,14 @@ pub enum Backend {
 
 /// Base URL of the PostgreSQL server used for tests (its maintenance database).
 pub fn pg_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Run `psql` against the maintenance database; returns false if PostgreSQL is unreachable.
@@ -47,8 +50,15 @@ fn psql(url: &str, sql: &str) -> bool {
 pub fn postgres_available() -> bool {
     let ok = psql(&pg_admin_url(), "SELECT 1");
     if !ok {
-        assert!(!in_ci(), "PostgreSQL is required under CI=true but {} is unreachable", pg_admin_url());
-        eprintln!("SKIPPED: PostgreSQL tests (no server at {})", pg_admin_url());
+        assert!(
+            !in_ci(),
+            "PostgreSQL is required under CI=true but {} is unreachable",
+            pg_admin_url()
+        );
+        eprintln!(
+            "SKIPPED: PostgreSQL tests (no server at {})",
+            pg_admin_url()
+        );
     }
     ok
 }
@@ -76,7 +86,10 @@ impl TestServer {
     pub fn start(backend: Backend) -> Option<TestServer> {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_db) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", data_dir.path().join("vault.db").display()), None),
+            Backend::Sqlite => (
+                format!("sqlite://{}", data_dir.path().join("vault.db").display()),
+                None,
+            ),
             Backend::Postgres => {
                 if !postgres_available() {
                     return None;
@@ -87,7 +100,10 @@ impl TestServer {
                     COUNTER.fetch_add(1, Ordering::SeqCst),
                     uuid::Uuid::new_v4().simple()
                 );
-                assert!(psql(&pg_admin_url(), &format!("CREATE DATABASE {name}")), "create database {name}");
+                assert!(
+                    psql(&pg_admin_url(), &format!("CREATE DATABASE {name}")),
+                    "create database {name}"
+                );
                 let base = pg_admin_url();
                 let url = match base.rfind('/') {
                     Some(i) => format!("{}/{name}", &base[..i]),
@@ -100,7 +116,12 @@ impl TestServer {
         Some(server)
     }
 
-    fn spawn(data_dir: tempfile::TempDir, database_url: String, backend: Backend, pg_db: Option<String>) -> TestServer {
+    fn spawn(
+        data_dir: tempfile::TempDir,
+        database_url: String,
+        backend: Backend,
+        pg_db: Option<String>,
+    ) -> TestServer {
         let log_path = data_dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ragnos-vault"))
@@ -132,7 +153,15 @@ impl TestServer {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             panic!("server did not start; log:\n{log}")
         });
-        TestServer { child, endpoint, data_dir, database_url, backend, pg_db, log_path }
+        TestServer {
+            child,
+            endpoint,
+            data_dir,
+            database_url,
+            backend,
+            pg_db,
+            log_path,
+        }
     }
 
     /// Stop this process (SIGKILL) and start a new one on the same data.
@@ -154,7 +183,11 @@ impl TestServer {
             .env_remove("VAULT_MASTER_KEY")
             .output()
             .expect("run admin");
-        assert!(out.status.success(), "admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("admin prints JSON")
     }
 
@@ -166,8 +199,20 @@ impl TestServer {
     }
 
     /// Mint a key in an existing workspace.
-    pub fn new_key(&self, workspace: &str, role: &str, scopes: &[&str]) -> (String, String, String) {
-        let mut args = vec!["access-key", "create", "--workspace", workspace, "--role", role];
+    pub fn new_key(
+        &self,
+        workspace: &str,
+        role: &str,
+        scopes: &[&str],
+    ) -> (String, String, String) {
+        let mut args = vec![
+            "access-key",
+            "create",
+            "--workspace",
+            workspace,
+            "--role",
+            role,
+        ];
         for s in scopes {
             args.push("--scope");
             args.push(s);
@@ -191,17 +236,27 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(db) = &self.pg_db {
-            psql(&pg_admin_url(), &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+            psql(
+                &pg_admin_url(),
+                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            );
         }
     }
 }
 
 /// An official Rust SDK client for `server` with the given key.
-pub fn sdk_client(endpoint: &str, akid: &str, secret: &str, region: &str) -> aws_sdk_secretsmanager::Client {
+pub fn sdk_client(
+    endpoint: &str,
+    akid: &str,
+    secret: &str,
+    region: &str,
+) -> aws_sdk_secretsmanager::Client {
     let creds = aws_credential_types::Credentials::new(akid, secret, None, None, "test");
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .region(aws_sdk_secretsmanager::config::Region::new(region.to_string()))
+        .region(aws_sdk_secretsmanager::config::Region::new(
+            region.to_string(),
+        ))
         .credentials_provider(creds)
         .endpoint_url(endpoint)
         .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())

@@ -20,7 +20,9 @@ macro_rules! both_backends {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(server) = TestServer::start(Backend::Postgres) else { return };
+                let Some(server) = TestServer::start(Backend::Postgres) else {
+                    return;
+                };
                 super::$name(&server).await;
             }
         }

@@ -26,7 +26,10 @@ impl Reply {
     }
     /// The error message.
     pub fn message(&self) -> &str {
-        self.json["message"].as_str().or_else(|| self.json["Message"].as_str()).unwrap_or("")
+        self.json["message"]
+            .as_str()
+            .or_else(|| self.json["Message"].as_str())
+            .unwrap_or("")
     }
 }
 
@@ -50,13 +53,23 @@ pub async fn send(req: http::Request<Full<Bytes>>) -> Reply {
     let headers = resp.headers().clone();
     let raw = resp.into_body().collect().await.expect("body").to_bytes();
     let json = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
-    Reply { status, headers, json, raw }
+    Reply {
+        status,
+        headers,
+        json,
+        raw,
+    }
 }
 
 impl Raw {
     /// A requester for `endpoint` with this key.
     pub fn new(endpoint: &str, akid: &str, secret: &str) -> Raw {
-        Raw { endpoint: endpoint.into(), akid: akid.into(), secret: secret.into(), region: "us-east-1".into() }
+        Raw {
+            endpoint: endpoint.into(),
+            akid: akid.into(),
+            secret: secret.into(),
+            region: "us-east-1".into(),
+        }
     }
 
     fn host(&self) -> String {
@@ -79,7 +92,9 @@ impl Raw {
             ("x-amz-target", &target),
         ];
         pairs.extend_from_slice(extra);
-        let identity = aws_credential_types::Credentials::new(&self.akid, &self.secret, None, None, "raw").into();
+        let identity =
+            aws_credential_types::Credentials::new(&self.akid, &self.secret, None, None, "raw")
+                .into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
@@ -97,14 +112,18 @@ impl Raw {
         )
         .expect("signable");
         let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-        let mut builder = http::Request::builder().method("POST").uri(format!("{}/", self.endpoint));
+        let mut builder = http::Request::builder()
+            .method("POST")
+            .uri(format!("{}/", self.endpoint));
         for (k, v) in &pairs {
             builder = builder.header(*k, *v);
         }
         for (k, v) in instructions.headers() {
             builder = builder.header(k, v);
         }
-        builder.body(Full::new(Bytes::copy_from_slice(body))).expect("request")
+        builder
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .expect("request")
     }
 
     /// Sign now and send.

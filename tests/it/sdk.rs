@@ -7,7 +7,9 @@ use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 /// The error code of an SDK error.
-fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> String {
+fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    e: &aws_sdk_secretsmanager::error::SdkError<E, R>,
+) -> String {
     match e.as_service_error() {
         Some(s) => s.code().unwrap_or("").to_string(),
         None => format!("not a service error: {e:?}"),
@@ -35,31 +37,83 @@ async fn lifecycle(server: &TestServer) {
     assert_eq!(arn.len(), prefix.len() + 6);
 
     // Idempotent replay of the same create.
-    let again = c.create_secret().name(&name).secret_string("v1-value").client_request_token(&token1).send().await;
+    let again = c
+        .create_secret()
+        .name(&name)
+        .secret_string("v1-value")
+        .client_request_token(&token1)
+        .send()
+        .await;
     assert_eq!(again.expect("replay").version_id(), Some(token1.as_str()));
     // Same token, different value.
-    let e = c.create_secret().name(&name).secret_string("other").client_request_token(&token1).send().await.unwrap_err();
+    let e = c
+        .create_secret()
+        .name(&name)
+        .secret_string("other")
+        .client_request_token(&token1)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "ResourceExistsException");
     // Same name, no token match.
-    let e = c.create_secret().name(&name).secret_string("x").send().await.unwrap_err();
+    let e = c
+        .create_secret()
+        .name(&name)
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "ResourceExistsException");
 
     // Reads by name, full ARN and partial ARN.
-    for id in [name.clone(), arn.clone(), prefix.trim_end_matches('-').to_string()] {
-        let v = c.get_secret_value().secret_id(&id).send().await.expect("get");
+    for id in [
+        name.clone(),
+        arn.clone(),
+        prefix.trim_end_matches('-').to_string(),
+    ] {
+        let v = c
+            .get_secret_value()
+            .secret_id(&id)
+            .send()
+            .await
+            .expect("get");
         assert_eq!(v.secret_string(), Some("v1-value"));
         assert_eq!(v.version_stages(), ["AWSCURRENT"]);
         assert!(v.created_date().is_some());
     }
 
     // New versions move AWSCURRENT and AWSPREVIOUS.
-    let v2 = c.put_secret_value().secret_id(&name).secret_string("v2-value").send().await.expect("put");
+    let v2 = c
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string("v2-value")
+        .send()
+        .await
+        .expect("put");
     let v2id = v2.version_id().expect("v2").to_string();
-    let prev = c.get_secret_value().secret_id(&name).version_stage("AWSPREVIOUS").send().await.expect("prev");
+    let prev = c
+        .get_secret_value()
+        .secret_id(&name)
+        .version_stage("AWSPREVIOUS")
+        .send()
+        .await
+        .expect("prev");
     assert_eq!(prev.secret_string(), Some("v1-value"));
-    let v3 = c.update_secret().secret_id(&name).secret_string("v3-value").description("new desc").send().await.expect("update");
+    let v3 = c
+        .update_secret()
+        .secret_id(&name)
+        .secret_string("v3-value")
+        .description("new desc")
+        .send()
+        .await
+        .expect("update");
     let v3id = v3.version_id().expect("v3").to_string();
-    let d = c.describe_secret().secret_id(&name).send().await.expect("describe");
+    let d = c
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("describe");
     let map = d.version_ids_to_stages().expect("stages");
     assert_eq!(map[&v3id], ["AWSCURRENT"]);
     assert_eq!(map[&v2id], ["AWSPREVIOUS"]);
@@ -77,17 +131,45 @@ async fn lifecycle(server: &TestServer) {
         .await
         .expect("put staging");
     assert_eq!(v4.version_stages(), ["STAGING"]);
-    let cur = c.get_secret_value().secret_id(&name).send().await.expect("current");
+    let cur = c
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("current");
     assert_eq!(cur.secret_string(), Some("v3-value"));
-    let staged = c.get_secret_value().secret_id(&name).version_stage("STAGING").send().await.expect("staging");
-    assert_eq!(staged.secret_binary().map(|b| b.as_ref().to_vec()), Some(vec![0u8, 159, 146, 150]));
+    let staged = c
+        .get_secret_value()
+        .secret_id(&name)
+        .version_stage("STAGING")
+        .send()
+        .await
+        .expect("staging");
+    assert_eq!(
+        staged.secret_binary().map(|b| b.as_ref().to_vec()),
+        Some(vec![0u8, 159, 146, 150])
+    );
 
     // VersionId + mismatching stage.
-    let e = c.get_secret_value().secret_id(&name).version_id(&v2id).version_stage("AWSCURRENT").send().await.unwrap_err();
+    let e = c
+        .get_secret_value()
+        .secret_id(&name)
+        .version_id(&v2id)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "InvalidRequestException");
 
     // UpdateSecretVersionStage: move AWSCURRENT back to v2 (AWSPREVIOUS follows).
-    let e = c.update_secret_version_stage().secret_id(&name).version_stage("AWSCURRENT").move_to_version_id(&v2id).send().await.unwrap_err();
+    let e = c
+        .update_secret_version_stage()
+        .secret_id(&name)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&v2id)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "InvalidParameterException");
     c.update_secret_version_stage()
         .secret_id(&name)
@@ -97,81 +179,269 @@ async fn lifecycle(server: &TestServer) {
         .send()
         .await
         .expect("move current");
-    let cur = c.get_secret_value().secret_id(&name).send().await.expect("current");
+    let cur = c
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("current");
     assert_eq!(cur.secret_string(), Some("v2-value"));
-    let prev = c.get_secret_value().secret_id(&name).version_stage("AWSPREVIOUS").send().await.expect("prev");
+    let prev = c
+        .get_secret_value()
+        .secret_id(&name)
+        .version_stage("AWSPREVIOUS")
+        .send()
+        .await
+        .expect("prev");
     assert_eq!(prev.version_id(), Some(v3id.as_str()));
-    let e = c.update_secret_version_stage().secret_id(&name).version_stage("AWSCURRENT").remove_from_version_id(&v2id).send().await.unwrap_err();
+    let e = c
+        .update_secret_version_stage()
+        .secret_id(&name)
+        .version_stage("AWSCURRENT")
+        .remove_from_version_id(&v2id)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "InvalidParameterException");
 
     // ListSecretVersionIds with and without deprecated versions.
-    let listed = c.list_secret_version_ids().secret_id(&name).send().await.expect("versions");
+    let listed = c
+        .list_secret_version_ids()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("versions");
     assert_eq!(listed.versions().len(), 3);
-    let all = c.list_secret_version_ids().secret_id(&name).include_deprecated(true).send().await.expect("all versions");
+    let all = c
+        .list_secret_version_ids()
+        .secret_id(&name)
+        .include_deprecated(true)
+        .send()
+        .await
+        .expect("all versions");
     assert_eq!(all.versions().len(), 4);
 
     // Tags.
-    c.tag_resource().secret_id(&name).tags(Tag::builder().key("env").value("prod").build()).send().await.expect("tag");
-    c.untag_resource().secret_id(&name).tag_keys("team").tag_keys("absent").send().await.expect("untag");
-    let d = c.describe_secret().secret_id(&name).send().await.expect("describe");
-    assert_eq!(d.tags().iter().map(|t| t.key().unwrap_or("")).collect::<Vec<_>>(), ["env"]);
+    c.tag_resource()
+        .secret_id(&name)
+        .tags(Tag::builder().key("env").value("prod").build())
+        .send()
+        .await
+        .expect("tag");
+    c.untag_resource()
+        .secret_id(&name)
+        .tag_keys("team")
+        .tag_keys("absent")
+        .send()
+        .await
+        .expect("untag");
+    let d = c
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        d.tags()
+            .iter()
+            .map(|t| t.key().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["env"]
+    );
 
     // Resource policies.
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
     let public = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
-    let none = c.get_resource_policy().secret_id(&name).send().await.expect("get policy");
+    let none = c
+        .get_resource_policy()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("get policy");
     assert!(none.resource_policy().is_none());
-    c.put_resource_policy().secret_id(&name).resource_policy(policy).send().await.expect("put policy");
-    let got = c.get_resource_policy().secret_id(&name).send().await.expect("get policy");
+    c.put_resource_policy()
+        .secret_id(&name)
+        .resource_policy(policy)
+        .send()
+        .await
+        .expect("put policy");
+    let got = c
+        .get_resource_policy()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("get policy");
     assert_eq!(got.resource_policy(), Some(policy));
-    let e = c.put_resource_policy().secret_id(&name).resource_policy(public).block_public_policy(true).send().await.unwrap_err();
+    let e = c
+        .put_resource_policy()
+        .secret_id(&name)
+        .resource_policy(public)
+        .block_public_policy(true)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "PublicPolicyException");
-    let e = c.put_resource_policy().secret_id(&name).resource_policy("{not json").send().await.unwrap_err();
+    let e = c
+        .put_resource_policy()
+        .secret_id(&name)
+        .resource_policy("{not json")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "MalformedPolicyDocumentException");
-    let v = c.validate_resource_policy().resource_policy(public).send().await.expect("validate");
+    let v = c
+        .validate_resource_policy()
+        .resource_policy(public)
+        .send()
+        .await
+        .expect("validate");
     assert!(!v.policy_validation_passed());
-    let v = c.validate_resource_policy().resource_policy(policy).send().await.expect("validate");
+    let v = c
+        .validate_resource_policy()
+        .resource_policy(policy)
+        .send()
+        .await
+        .expect("validate");
     assert!(v.policy_validation_passed());
-    c.delete_resource_policy().secret_id(&name).send().await.expect("delete policy");
-    assert!(c.get_resource_policy().secret_id(&name).send().await.expect("get").resource_policy().is_none());
+    c.delete_resource_policy()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("delete policy");
+    assert!(
+        c.get_resource_policy()
+            .secret_id(&name)
+            .send()
+            .await
+            .expect("get")
+            .resource_policy()
+            .is_none()
+    );
 
     // Random passwords.
-    let p = c.get_random_password().password_length(40).exclude_punctuation(true).send().await.expect("password");
+    let p = c
+        .get_random_password()
+        .password_length(40)
+        .exclude_punctuation(true)
+        .send()
+        .await
+        .expect("password");
     let p = p.random_password().expect("password");
     assert_eq!(p.len(), 40);
     assert!(p.chars().all(|ch| ch.is_ascii_alphanumeric()));
 
     // Deletion lifecycle.
-    let e = c.delete_secret().secret_id(&name).recovery_window_in_days(6).send().await.unwrap_err();
+    let e = c
+        .delete_secret()
+        .secret_id(&name)
+        .recovery_window_in_days(6)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "InvalidParameterException");
-    let del = c.delete_secret().secret_id(&name).recovery_window_in_days(7).send().await.expect("delete");
+    let del = c
+        .delete_secret()
+        .secret_id(&name)
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .expect("delete");
     assert!(del.deletion_date().is_some());
-    let e = c.get_secret_value().secret_id(&name).send().await.unwrap_err();
+    let e = c
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "InvalidRequestException");
-    assert!(e.as_service_error().and_then(|s| s.message()).unwrap_or("").contains("marked for deletion"));
-    let d = c.describe_secret().secret_id(&name).send().await.expect("describe deleted");
+    assert!(
+        e.as_service_error()
+            .and_then(|s| s.message())
+            .unwrap_or("")
+            .contains("marked for deletion")
+    );
+    let d = c
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("describe deleted");
     assert!(d.deleted_date().is_some());
-    let e = c.create_secret().name(&name).secret_string("x").send().await.unwrap_err();
+    let e = c
+        .create_secret()
+        .name(&name)
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "InvalidRequestException");
-    let listed = c.list_secrets().filters(Filter::builder().key(FilterNameStringType::Name).values(&name).build()).send().await.expect("list");
+    let listed = c
+        .list_secrets()
+        .filters(
+            Filter::builder()
+                .key(FilterNameStringType::Name)
+                .values(&name)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("list");
     assert!(listed.secret_list().is_empty());
     let listed = c
         .list_secrets()
         .include_planned_deletion(true)
-        .filters(Filter::builder().key(FilterNameStringType::Name).values(&name).build())
+        .filters(
+            Filter::builder()
+                .key(FilterNameStringType::Name)
+                .values(&name)
+                .build(),
+        )
         .send()
         .await
         .expect("list");
     assert_eq!(listed.secret_list().len(), 1);
-    c.restore_secret().secret_id(&name).send().await.expect("restore");
-    assert_eq!(c.get_secret_value().secret_id(&name).send().await.expect("get").secret_string(), Some("v2-value"));
+    c.restore_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("restore");
+    assert_eq!(
+        c.get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .expect("get")
+            .secret_string(),
+        Some("v2-value")
+    );
 
     // Force delete, then it is gone and the name can be reused with a new ARN.
-    c.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.expect("force");
-    let e = c.get_secret_value().secret_id(&name).send().await.unwrap_err();
+    c.delete_secret()
+        .secret_id(&name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("force");
+    let e = c
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "ResourceNotFoundException");
-    c.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.expect("force again is fine");
-    let re = c.create_secret().name(&name).secret_string("fresh").send().await.expect("recreate");
+    c.delete_secret()
+        .secret_id(&name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("force again is fine");
+    let re = c
+        .create_secret()
+        .name(&name)
+        .secret_string("fresh")
+        .send()
+        .await
+        .expect("recreate");
     assert_ne!(re.arn(), Some(arn.as_str()));
 }
 both_backends!(lifecycle);
@@ -182,7 +452,10 @@ async fn list_and_batch(server: &TestServer) {
     let mut names = Vec::new();
     for i in 0..7 {
         let n = format!("{prefix}/s{i}");
-        let mut req = c.create_secret().name(&n).secret_string(format!("value-{i}"));
+        let mut req = c
+            .create_secret()
+            .name(&n)
+            .secret_string(format!("value-{i}"));
         if i % 2 == 0 {
             req = req.tags(Tag::builder().key("even").value("yes").build());
         }
@@ -197,7 +470,12 @@ async fn list_and_batch(server: &TestServer) {
             .list_secrets()
             .max_results(3)
             .set_next_token(token.clone())
-            .filters(Filter::builder().key(FilterNameStringType::Name).values(&prefix).build())
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::Name)
+                    .values(&prefix)
+                    .build(),
+            )
             .send()
             .await
             .expect("list page");
@@ -216,21 +494,46 @@ async fn list_and_batch(server: &TestServer) {
     // Tag filter and negation.
     let even = c
         .list_secrets()
-        .filters(Filter::builder().key(FilterNameStringType::Name).values(&prefix).build())
-        .filters(Filter::builder().key(FilterNameStringType::TagKey).values("even").build())
+        .filters(
+            Filter::builder()
+                .key(FilterNameStringType::Name)
+                .values(&prefix)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .key(FilterNameStringType::TagKey)
+                .values("even")
+                .build(),
+        )
         .send()
         .await
         .expect("tag filter");
     assert_eq!(even.secret_list().len(), 4);
     let odd = c
         .list_secrets()
-        .filters(Filter::builder().key(FilterNameStringType::Name).values(&prefix).build())
-        .filters(Filter::builder().key(FilterNameStringType::TagKey).values("!even").build())
+        .filters(
+            Filter::builder()
+                .key(FilterNameStringType::Name)
+                .values(&prefix)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .key(FilterNameStringType::TagKey)
+                .values("!even")
+                .build(),
+        )
         .send()
         .await
         .expect("negated filter");
     assert_eq!(odd.secret_list().len(), 3);
-    let bad = c.list_secrets().next_token("bm90LWEtdG9rZW4").send().await.unwrap_err();
+    let bad = c
+        .list_secrets()
+        .next_token("bm90LWEtdG9rZW4")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&bad), "InvalidNextTokenException");
 
     // BatchGetSecretValue by ids, with one missing.
@@ -245,14 +548,22 @@ async fn list_and_batch(server: &TestServer) {
         .expect("batch");
     assert_eq!(b.secret_values().len(), 2);
     assert_eq!(b.errors().len(), 1);
-    assert_eq!(b.errors()[0].error_code(), Some("ResourceNotFoundException"));
+    assert_eq!(
+        b.errors()[0].error_code(),
+        Some("ResourceNotFoundException")
+    );
     // By filters, paginated.
     let mut got = 0;
     let mut token = None;
     loop {
         let page = c
             .batch_get_secret_value()
-            .filters(Filter::builder().key(FilterNameStringType::Name).values(&prefix).build())
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::Name)
+                    .values(&prefix)
+                    .build(),
+            )
             .max_results(4)
             .set_next_token(token.clone())
             .send()
@@ -271,32 +582,99 @@ both_backends!(list_and_batch);
 async fn workspace_isolation(server: &TestServer) {
     let root = root_client(server);
     let name = unique("isolated");
-    root.create_secret().name(&name).secret_string("tenant-a-value").send().await.expect("create");
+    root.create_secret()
+        .name(&name)
+        .secret_string("tenant-a-value")
+        .send()
+        .await
+        .expect("create");
     let (akid, secret, other_account) = server.new_workspace_key("admin", &[]);
     assert_ne!(other_account, ACCOUNT_ID);
     let other = sdk_client(&server.endpoint, &akid, &secret, "us-east-1");
-    let root_arn = root.describe_secret().secret_id(&name).send().await.expect("d").arn().unwrap_or("").to_string();
+    let root_arn = root
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("d")
+        .arn()
+        .unwrap_or("")
+        .to_string();
     for id in [name.as_str(), root_arn.as_str()] {
-        let e = other.get_secret_value().secret_id(id).send().await.unwrap_err();
+        let e = other
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(code(&e), "ResourceNotFoundException");
-        let e = other.describe_secret().secret_id(id).send().await.unwrap_err();
+        let e = other
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(code(&e), "ResourceNotFoundException");
-        let e = other.put_secret_value().secret_id(id).secret_string("evil").send().await.unwrap_err();
+        let e = other
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string("evil")
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(code(&e), "ResourceNotFoundException");
-        let e = other.delete_secret().secret_id(id).recovery_window_in_days(7).send().await.unwrap_err();
+        let e = other
+            .delete_secret()
+            .secret_id(id)
+            .recovery_window_in_days(7)
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(code(&e), "ResourceNotFoundException");
-        let e = other.tag_resource().secret_id(id).tags(Tag::builder().key("k").value("v").build()).send().await.unwrap_err();
+        let e = other
+            .tag_resource()
+            .secret_id(id)
+            .tags(Tag::builder().key("k").value("v").build())
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(code(&e), "ResourceNotFoundException");
     }
     let listed = other.list_secrets().send().await.expect("list");
-    assert!(listed.secret_list().iter().all(|s| s.name() != Some(name.as_str())));
+    assert!(
+        listed
+            .secret_list()
+            .iter()
+            .all(|s| s.name() != Some(name.as_str()))
+    );
     // The other workspace can use the same name independently.
-    other.create_secret().name(&name).secret_string("tenant-b-value").send().await.expect("same name elsewhere");
-    let a = root.get_secret_value().secret_id(&name).send().await.expect("a");
+    other
+        .create_secret()
+        .name(&name)
+        .secret_string("tenant-b-value")
+        .send()
+        .await
+        .expect("same name elsewhere");
+    let a = root
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("a");
     assert_eq!(a.secret_string(), Some("tenant-a-value"));
     // Region is part of identity.
-    let west = sdk_client(&server.endpoint, crate::harness::ROOT_AKID, crate::harness::ROOT_SECRET, "eu-west-1");
-    let e = west.get_secret_value().secret_id(&name).send().await.unwrap_err();
+    let west = sdk_client(
+        &server.endpoint,
+        crate::harness::ROOT_AKID,
+        crate::harness::ROOT_SECRET,
+        "eu-west-1",
+    );
+    let e = west
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "ResourceNotFoundException");
 }
 both_backends!(workspace_isolation);
@@ -304,24 +682,76 @@ both_backends!(workspace_isolation);
 async fn roles_and_scopes(server: &TestServer) {
     let root = root_client(server);
     let name = unique("team-a/secret");
-    root.create_secret().name(&name).secret_string("scoped").send().await.expect("create");
+    root.create_secret()
+        .name(&name)
+        .secret_string("scoped")
+        .send()
+        .await
+        .expect("create");
     let (akid, secret, _) = server.new_key("default", "read", &["team-a/"]);
     let reader = sdk_client(&server.endpoint, &akid, &secret, "us-east-1");
-    assert_eq!(reader.get_secret_value().secret_id(&name).send().await.expect("read").secret_string(), Some("scoped"));
-    let e = reader.put_secret_value().secret_id(&name).secret_string("no").send().await.unwrap_err();
+    assert_eq!(
+        reader
+            .get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .expect("read")
+            .secret_string(),
+        Some("scoped")
+    );
+    let e = reader
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string("no")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "AccessDeniedException");
-    let e = reader.create_secret().name("team-a/new").secret_string("no").send().await.unwrap_err();
+    let e = reader
+        .create_secret()
+        .name("team-a/new")
+        .secret_string("no")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "AccessDeniedException");
     let outside = unique("team-b/secret");
-    root.create_secret().name(&outside).secret_string("hidden").send().await.expect("create");
-    let e = reader.get_secret_value().secret_id(&outside).send().await.unwrap_err();
+    root.create_secret()
+        .name(&outside)
+        .secret_string("hidden")
+        .send()
+        .await
+        .expect("create");
+    let e = reader
+        .get_secret_value()
+        .secret_id(&outside)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "AccessDeniedException");
     let listed = reader.list_secrets().send().await.expect("list");
-    assert!(listed.secret_list().iter().all(|s| s.name().unwrap_or("").starts_with("team-a/")));
+    assert!(
+        listed
+            .secret_list()
+            .iter()
+            .all(|s| s.name().unwrap_or("").starts_with("team-a/"))
+    );
     let (wakid, wsecret, _) = server.new_key("default", "write", &[]);
     let writer = sdk_client(&server.endpoint, &wakid, &wsecret, "us-east-1");
-    writer.put_secret_value().secret_id(&name).secret_string("w").send().await.expect("write can put");
-    let e = writer.delete_secret().secret_id(&name).send().await.unwrap_err();
+    writer
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string("w")
+        .send()
+        .await
+        .expect("write can put");
+    let e = writer
+        .delete_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "AccessDeniedException");
 }
 both_backends!(roles_and_scopes);
@@ -332,14 +762,35 @@ async fn acknowledged_writes_survive_kill() {
     let server = TestServer::start(crate::harness::Backend::Sqlite).expect("server");
     let c = root_client(&server);
     let name = unique("durable");
-    c.create_secret().name(&name).secret_string("v0").send().await.expect("create");
+    c.create_secret()
+        .name(&name)
+        .secret_string("v0")
+        .send()
+        .await
+        .expect("create");
     for i in 1..=50 {
-        c.put_secret_value().secret_id(&name).secret_string(format!("v{i}")).send().await.expect("put");
+        c.put_secret_value()
+            .secret_id(&name)
+            .secret_string(format!("v{i}"))
+            .send()
+            .await
+            .expect("put");
     }
     let server = server.restart();
     let c = root_client(&server);
-    let v = c.get_secret_value().secret_id(&name).send().await.expect("get after kill");
+    let v = c
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("get after kill");
     assert_eq!(v.secret_string(), Some("v50"));
-    let versions = c.list_secret_version_ids().secret_id(&name).include_deprecated(true).send().await.expect("versions");
+    let versions = c
+        .list_secret_version_ids()
+        .secret_id(&name)
+        .include_deprecated(true)
+        .send()
+        .await
+        .expect("versions");
     assert_eq!(versions.versions().len(), 51);
 }
