@@ -2,6 +2,7 @@
 //! raw signed requests, on SQLite and on a fresh PostgreSQL database.
 
 mod at_rest;
+mod audit;
 mod harness;
 mod raw;
 mod rejections;
