@@ -12,6 +12,8 @@
 //! - [`store`]: SQL over SQLite or PostgreSQL with diesel-async; migrations at start-up.
 //! - [`admin`]: workspaces and access keys (first start, admin CLI).
 //! - [`bootstrap`]: opening storage and the master key, and first-start provisioning.
+//! - [`audit`]: the durable, fail-closed audit log with its group-commit writer.
+//! - [`telemetry`]: Prometheus metrics with bounded labels.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -26,3 +28,4 @@ pub mod protocol;
 pub mod server;
 pub mod sigv4;
 pub mod store;
+pub mod telemetry;

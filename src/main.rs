@@ -122,24 +122,30 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
             key.account_id
         );
     }
-    if args.redis_url.is_some() {
-        tracing::warn!(
-            "REDIS_URL is set but cross-node invalidation is not enabled in this build; caching stays node-local"
-        );
-    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("binding {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let engine = Engine::new(db.clone());
+    let engine = match &args.redis_url {
+        Some(url) if !url.is_empty() => {
+            let cache = ragnos_vault::engine::cache::SecretCache::with_redis(url)
+                .await
+                .map_err(|e| format!("redis: {e}"))?;
+            tracing::info!("cache invalidations shared through Redis");
+            Engine::with_cache(db.clone(), cache)
+        }
+        _ => Engine::new(db.clone()),
+    };
     let keyring = Arc::new(Keyring::new(db.clone(), master));
     let audit = ragnos_vault::audit::AuditWriter::start(db.clone());
+    let metrics = ragnos_vault::telemetry::install();
     let app = Arc::new(App {
         protocol: Protocol {
             engine: engine.clone(),
             keyring,
             audit,
         },
+        metrics,
     });
     // Background upkeep: purge secrets whose recovery window ended (reads purge lazily
     // too), and keep the next months' audit partitions created ahead of time.

@@ -447,6 +447,15 @@ impl Db {
         matches!(self, Db::Sqlite { .. })
     }
 
+    /// Pool gauges for `/metrics`: (open, idle) connections.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let st = match self {
+            Db::Postgres(pool) => pool.state(),
+            Db::Sqlite { readers, .. } => readers.state(),
+        };
+        (st.connections, st.idle_connections)
+    }
+
     /// Cheap liveness probe for `/readyz`.
     pub async fn ping(&self) -> StoreResult<()> {
         with_read!(self, conn => {

@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const ROOT_AKID: &str = "AKIATESTROOT00000001";
 /// Its secret.
 pub const ROOT_SECRET: &str = "test-root-secret-key-0000000000000000000";
+/// One master key for every test server, so nodes of a cluster share it (base64 of 32 bytes).
+pub const TEST_MASTER_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmchISE=";
 /// The default workspace's account id.
 pub const ACCOUNT_ID: &str = "111122223333";
 
@@ -112,8 +114,24 @@ impl TestServer {
                 (url, Some(name))
             }
         };
-        let server = Self::spawn(data_dir, database_url, backend, pg_db);
+        let server = Self::spawn(data_dir, database_url, backend, pg_db, &[]);
         Some(server)
+    }
+
+    /// Start `n` nodes on one fresh PostgreSQL database, each with `env` (e.g. REDIS_URL).
+    /// The first node owns (and drops) the database.
+    pub fn start_cluster(n: usize, env: &[(&str, &str)]) -> Option<Vec<TestServer>> {
+        let first = TestServer::start(Backend::Postgres)?;
+        let url = first.database_url.clone();
+        let pg_db = first.pg_db.clone();
+        drop(first_without_db(first));
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let owner = if i == 0 { pg_db.clone() } else { None };
+            let dir = tempfile::tempdir().expect("tempdir");
+            nodes.push(Self::spawn(dir, url.clone(), Backend::Postgres, owner, env));
+        }
+        Some(nodes)
     }
 
     fn spawn(
@@ -121,6 +139,7 @@ impl TestServer {
         database_url: String,
         backend: Backend,
         pg_db: Option<String>,
+        env: &[(&str, &str)],
     ) -> TestServer {
         let log_path = data_dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).expect("log file");
@@ -132,7 +151,8 @@ impl TestServer {
             .env("RAGNOS_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("RAGNOS_ROOT_ACCOUNT_ID", ACCOUNT_ID)
             .env("RAGNOS_LOG", "debug")
-            .env_remove("VAULT_MASTER_KEY")
+            .env("VAULT_MASTER_KEY", TEST_MASTER_KEY)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -170,7 +190,13 @@ impl TestServer {
         let _ = self.child.wait();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
         let pg_db = self.pg_db.take();
-        Self::spawn(data_dir, self.database_url.clone(), self.backend, pg_db)
+        Self::spawn(
+            data_dir,
+            self.database_url.clone(),
+            self.backend,
+            pg_db,
+            &[],
+        )
     }
 
     /// Run the binary's `admin` subcommand against this server's storage; returns stdout JSON.
@@ -180,7 +206,7 @@ impl TestServer {
             .args(args)
             .env("RAGNOS_DATA_DIR", self.data_dir.path())
             .env("DATABASE_URL", &self.database_url)
-            .env_remove("VAULT_MASTER_KEY")
+            .env("VAULT_MASTER_KEY", TEST_MASTER_KEY)
             .output()
             .expect("run admin");
         assert!(
@@ -229,6 +255,14 @@ impl TestServer {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
+}
+
+/// Stop a server's process but keep its database (the cluster reuses it).
+fn first_without_db(mut server: TestServer) -> TestServer {
+    server.pg_db = None;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    server
 }
 
 impl Drop for TestServer {

@@ -3,6 +3,7 @@
 
 mod at_rest;
 mod audit;
+mod cluster;
 mod harness;
 mod raw;
 mod rejections;
