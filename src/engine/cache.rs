@@ -140,11 +140,10 @@ impl SecretCache {
                             use futures_util::StreamExt;
                             while let Some(msg) = stream.next().await {
                                 let Some(cache) = weak.upgrade() else { return };
-                                if let Ok(slot) = msg.get_payload::<usize>() {
-                                    if slot < SLOTS {
+                                if let Ok(slot) = msg.get_payload::<usize>()
+                                    && slot < SLOTS {
                                         cache.slots[slot].fetch_add(1, Ordering::AcqRel);
                                     }
-                                }
                             }
                         }
                     }

@@ -352,7 +352,7 @@ impl Engine {
             .state(&scope.tenant.id, &scope.region, secret_id)
             .await
             && hit.row.workspace_id == scope.tenant.id
-            && !hit.row.deletion_date.is_some_and(|d| d <= now)
+            && hit.row.deletion_date.is_none_or(|d| d > now)
         {
             scope.access.check_name(&hit.row.name)?;
             return Ok(SecretState {
