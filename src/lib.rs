@@ -12,6 +12,7 @@
 //! - [`store`]: SQL over SQLite or PostgreSQL with diesel-async; migrations at start-up.
 //! - [`admin`]: workspaces and access keys (first start, admin CLI).
 //! - [`bootstrap`]: opening storage and the master key, and first-start provisioning.
+//! - [`import`]: `ragnos-vault import aws`, copying a whole AWS account into a workspace.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -21,6 +22,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod crypto;
 pub mod engine;
+pub mod import;
 pub mod protocol;
 pub mod server;
 pub mod sigv4;
