@@ -641,8 +641,10 @@ where
     }
 }
 
+/// Epoch milliseconds of a timestamp, rounded to the nearest millisecond: awsJson sends
+/// fractional seconds as a float, so `1795993563.123` may parse to 122.99…ms.
 fn millis(t: Option<&DateTime>) -> Option<i64> {
-    t.and_then(|t| t.to_millis().ok())
+    t.map(|t| (t.as_secs_f64() * 1000.0).round() as i64)
 }
 
 /// A pagination token worth following: present, non-empty, and not seen before.

@@ -3,6 +3,7 @@
 
 mod at_rest;
 mod harness;
+mod import;
 mod raw;
 mod rejections;
 mod sdk;
