@@ -37,7 +37,8 @@
 //!   string/binary kind): identical versions are skipped, missing ones are added, and labels and
 //!   metadata are set to the source's, in one transaction guarded by the secret's revision.
 //!   Anything else (another secret with the name, a VersionId whose value differs, a version only
-//!   the target has) is a conflict: that secret is left untouched and the run exits non-zero.
+//!   the target has, a secret scheduled for deletion on one side only) is a conflict: that secret
+//!   is left untouched and the run exits non-zero. An import never deletes or restores.
 //! - **Validation:** after writing, every version is read back from the store, decrypted and
 //!   hashed; the report lists both SHA-256s per version, and whether the labels read back equal
 //!   the source's. Secret values are never logged or printed, only their hashes.
@@ -461,14 +462,16 @@ impl ImportReport {
             }
         }
         let t = &self.totals;
+        let (created, updated, copied) =
+            if self.dry_run { ("to create", "to update", "to copy") } else { ("created", "updated", "copied") };
         let _ = writeln!(
             out,
-            "\n{} secrets: {} created, {} updated, {} unchanged, {} skipped, {} conflicts, {} errors",
+            "\n{} secrets: {} {created}, {} {updated}, {} unchanged, {} skipped, {} conflicts, {} errors",
             t.secrets, t.created, t.updated, t.unchanged, t.skipped, t.conflicts, t.errors
         );
         let _ = writeln!(
             out,
-            "versions: {} copied, {} skipped (identical), {} conflicting, {} hash mismatches",
+            "versions: {} {copied}, {} skipped (identical), {} conflicting, {} hash mismatches",
             t.versions_copied, t.versions_skipped, t.versions_conflicting, t.mismatches
         );
         let _ = writeln!(out, "result: {}", if self.ok { "OK" } else { "DIFFERENCES FOUND" });
@@ -555,7 +558,7 @@ pub struct BarProgress {
 impl BarProgress {
     /// A bar drawn on stdout.
     pub fn new() -> Self {
-        let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stdout());
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
         let style = indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -765,10 +768,26 @@ fn add_label(labels: &mut BTreeMap<String, String>, label: &str, vid: &str) -> R
 }
 
 /// Read a secret's metadata, versions and labels (not yet its values).
-async fn read_metadata(client: &Client, options: &ImportOptions, listed: &Listed, notes: &mut Vec<String>) -> Result<SourceSecret, String> {
-    let d = call(options, || client.describe_secret().secret_id(&listed.arn).send())
-        .await
-        .map_err(|e| format!("DescribeSecret failed: {}", describe_error(&e)))?;
+/// Why a secret's metadata could not be read.
+enum MetadataFailure {
+    /// It was deleted at the source after ListSecrets named it.
+    Gone,
+    /// Anything else.
+    Failed(String),
+}
+
+impl From<String> for MetadataFailure {
+    fn from(why: String) -> Self {
+        MetadataFailure::Failed(why)
+    }
+}
+
+async fn read_metadata(client: &Client, options: &ImportOptions, listed: &Listed, notes: &mut Vec<String>) -> Result<SourceSecret, MetadataFailure> {
+    let d = match call(options, || client.describe_secret().secret_id(&listed.arn).send()).await {
+        Ok(d) => d,
+        Err(e) if e.code() == Some("ResourceNotFoundException") => return Err(MetadataFailure::Gone),
+        Err(e) => return Err(MetadataFailure::Failed(format!("DescribeSecret failed: {}", describe_error(&e)))),
+    };
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     let mut versions: BTreeMap<String, SourceVersion> = BTreeMap::new();
     let mut seen = BTreeSet::new();
@@ -973,7 +992,8 @@ impl Target<'_> {
             .collect()
     }
 
-    /// Apply the source's metadata to a row; true if anything changed.
+    /// Apply the source's metadata to a row; true if anything changed. The deletion state is
+    /// not metadata: an import never schedules or restores an existing target secret.
     fn apply_metadata(&self, row: &mut SecretRow, source: &SourceSecret) -> bool {
         let before = row.clone();
         row.description = source.description.clone();
@@ -983,10 +1003,6 @@ impl Target<'_> {
         row.rotation = source.rotation_json();
         if let Some(policy) = &source.resource_policy {
             row.resource_policy = policy_json(policy);
-        }
-        if row.deleted_at != source.deleted_ms {
-            row.deleted_at = source.deleted_ms;
-            row.deletion_date = source.deleted_ms.map(|d| d + RECOVERY_WINDOW_MS);
         }
         *row != before
     }
@@ -1010,8 +1026,13 @@ async fn import_one(client: &Client, target: &Target<'_>, listed: &Listed) -> Re
     let mut report = SecretReport::new(&listed.name, &listed.arn);
     let mut source = match read_metadata(client, target.options, listed, &mut report.notes).await {
         Ok(s) => s,
-        Err(e) => {
-            report.notes.push(e);
+        Err(MetadataFailure::Gone) => {
+            report.outcome = SecretOutcome::Skipped;
+            report.notes.push("deleted at the source during the import; not imported".into());
+            return Ok(report);
+        }
+        Err(MetadataFailure::Failed(why)) => {
+            report.notes.push(why);
             return Ok(report);
         }
     };
@@ -1094,6 +1115,14 @@ async fn plan_and_write(
             "a different secret named {} already exists in the target ({}); it was not overwritten",
             source.name, existing.arn
         ));
+    }
+    if existing.deleted_at.is_some() != source.deleted_ms.is_some() {
+        conflict = true;
+        report.notes.push(if existing.deleted_at.is_some() {
+            "scheduled for deletion in the target but not at the source; RestoreSecret in the target to import it again".to_string()
+        } else {
+            "scheduled for deletion at the source but not in the target; delete it in the target yourself".to_string()
+        });
     }
     let (target_versions, _) = db.versions_and_stages(&existing.id).await?;
     let mut versions = Vec::new();
@@ -1209,7 +1238,8 @@ async fn create_new(target: &Target<'_>, source: &SourceSecret, mut report: Secr
         return Ok(Attempt::Done(report));
     }
     if source.deleted_ms.is_some() {
-        report.notes.push("imported as scheduled for deletion (recovery deadline 30 days after its DeletedDate)".into());
+        let verb = if target.options.dry_run { "would be imported" } else { "imported" };
+        report.notes.push(format!("{verb} as scheduled for deletion (recovery deadline 30 days after its DeletedDate)"));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let arn = target.arn_for(source);
@@ -1237,8 +1267,8 @@ async fn create_new(target: &Target<'_>, source: &SourceSecret, mut report: Secr
         created_at: created,
         last_changed_at: source.last_changed_ms.unwrap_or(created),
         last_accessed_at: source.last_accessed_ms,
-        deleted_at: None,
-        deletion_date: None,
+        deleted_at: source.deleted_ms,
+        deletion_date,
         revision: 0,
     };
     target.apply_metadata(&mut row, source);
@@ -1356,6 +1386,13 @@ mod tests {
         assert!(retryable(&make("Whatever", 429)));
         assert!(!retryable(&make("ResourceNotFoundException", 400)));
         assert!(!retryable(&make("InvalidRequestException", 400)));
+    }
+
+    /// The REST endpoint runs the import as a spawned job: its future must be `Send`.
+    #[allow(dead_code)]
+    fn import_future_is_send(db: &Db, master: &MasterKey, client: &Client, options: &ImportOptions, progress: &dyn ImportProgress) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&import_aws(db, master, client, options, progress));
     }
 
     #[test]

@@ -191,10 +191,10 @@ async fn run_import(args: ImportAwsArgs) -> Result<ExitCode, String> {
             return Err(format!("'{region}' is not a region name (like us-east-1)"));
         }
     }
-    if let Some(url) = &args.from_endpoint_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("--from-endpoint-url must be an http:// or https:// URL, not '{url}'"));
-        }
+    if let Some(url) = &args.from_endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(format!("--from-endpoint-url must be an http:// or https:// URL, not '{url}'"));
     }
     let source = SourceConfig {
         region: args.from_region.clone(),
@@ -204,7 +204,10 @@ async fn run_import(args: ImportAwsArgs) -> Result<ExitCode, String> {
         max_attempts: args.max_attempts,
     };
     let (client, source_region) = import::source_client(&source).await;
-    let (db, master) = bootstrap::open(&args.storage).await.map_err(|e| e.to_string())?;
+    // One secret at a time needs few connections; leave the rest of a shared database alone.
+    let mut storage = args.storage.clone();
+    storage.db_pool = storage.db_pool.min(4);
+    let (db, master) = bootstrap::open(&storage).await.map_err(|e| e.to_string())?;
     let options = ImportOptions {
         workspace: TargetWorkspace::Name(args.workspace.clone()),
         target_region: args.region.clone().unwrap_or_else(|| source_region.clone()),
@@ -262,7 +265,9 @@ async fn run_admin(storage: StorageArgs, command: AdminCommand) -> Result<(), St
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The importer talks to people on stdout; its logs stay quiet unless RAGNOS_LOG asks.
-    init_logging(if matches!(cli.command, Command::Import { .. }) { "warn" } else { "info" });
+    // aws-config warns at length when a region or credential source it probes is absent
+    // (IMDS off EC2); the chain's final answer is what matters.
+    init_logging(if matches!(cli.command, Command::Import { .. }) { "warn,aws_config=error" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

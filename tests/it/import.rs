@@ -420,11 +420,13 @@ async fn conflicts(server: &TestServer) {
     let keys = ("testing", "testing");
     let clash = unique("clash");
     let fine = unique("fine");
+    let deleted_later = unique("deleted-later");
     dst.create_secret().name(&clash).secret_string("target-value-of-clash").send().await.expect("target clash");
     // moto's dates have whole seconds: make sure the two secrets' creation dates differ.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     src.create_secret().name(&clash).secret_string("source-value-of-clash").send().await.expect("seed clash");
     src.create_secret().name(&fine).secret_string("source-value-of-fine").send().await.expect("seed fine");
+    src.create_secret().name(&deleted_later).secret_string("source-value-3").send().await.expect("seed third");
 
     let run = import(server, &moto.endpoint, keys, &[]);
     assert_eq!(run.code, 3, "conflicts exit with status 3: {}", run.output);
@@ -442,10 +444,17 @@ async fn conflicts(server: &TestServer) {
     assert_eq!(secret_report(&run.report, &fine)["outcome"], "created");
     assert_same_secret(&src, &dst, &fine, ArnRule::New, false).await;
 
-    // The target diverges from an imported secret: a version only it has is a conflict.
+    // The target diverges from an imported secret: a version only it has is a conflict; so is
+    // a deletion scheduled in the target only (an import never restores).
     dst.put_secret_value().secret_id(&fine).secret_string("written-in-target").send().await.expect("diverge");
+    dst.delete_secret().secret_id(&deleted_later).recovery_window_in_days(7).send().await.expect("delete in target");
     let run = import(server, &moto.endpoint, keys, &[]);
     assert_eq!(run.code, 3, "{}", run.output);
+    let d = secret_report(&run.report, &deleted_later);
+    assert_eq!(d["outcome"], "conflict", "{d}");
+    assert!(d["notes"].to_string().contains("scheduled for deletion in the target"), "{d}");
+    let described = dst.describe_secret().secret_id(&deleted_later).send().await.expect("describe");
+    assert!(described.deleted_date().is_some(), "the import restored a secret deleted in the target");
     let f = secret_report(&run.report, &fine);
     assert_eq!(f["outcome"], "conflict", "{f}");
     assert_eq!(f["versions_conflicting"], 1, "{f}");
