@@ -650,6 +650,11 @@ fn millis(t: Option<&DateTime>) -> Option<i64> {
     t.map(|t| (t.as_secs_f64() * 1000.0).round() as i64)
 }
 
+/// LastAccessedDate has day granularity in AWS (and in the engine); some emulators send the time.
+fn day(ms: Option<i64>) -> Option<i64> {
+    ms.map(|t| t - t.rem_euclid(DAY_MS))
+}
+
 /// A pagination token worth following: present, non-empty, and not seen before.
 fn next_token(token: Option<&str>, seen: &mut BTreeSet<String>) -> Option<String> {
     let t = token.filter(|t| !t.is_empty())?;
@@ -817,7 +822,7 @@ async fn read_metadata(client: &Client, options: &ImportOptions, listed: &Listed
                     SourceVersion {
                         id: id.to_string(),
                         created_ms: millis(v.created_date()),
-                        last_accessed_ms: millis(v.last_accessed_date()),
+                        last_accessed_ms: day(millis(v.last_accessed_date())),
                         value: None,
                     },
                 );
@@ -874,7 +879,7 @@ async fn read_metadata(client: &Client, options: &ImportOptions, listed: &Listed
             .collect(),
         created_ms: millis(d.created_date()),
         last_changed_ms: millis(d.last_changed_date()),
-        last_accessed_ms: millis(d.last_accessed_date()),
+        last_accessed_ms: day(millis(d.last_accessed_date())),
         deleted_ms: millis(d.deleted_date()),
         rotation,
         resource_policy,
