@@ -640,7 +640,12 @@ where
         // Some servers wrap and indent their messages; one line reads better in a report.
         (Some(code), Some(msg)) => format!("{code}: {}", msg.split_whitespace().collect::<Vec<_>>().join(" ")),
         (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(e).to_string(),
+        _ => match e {
+            // A parser's complaint may quote the body, and a GetSecretValue body is a secret.
+            SdkError::ResponseError(_) => "the source's response could not be parsed".to_string(),
+            SdkError::ServiceError(s) => format!("HTTP {} without an error code", s.raw().status().as_u16()),
+            _ => DisplayErrorContext(e).to_string(),
+        },
     }
 }
 
