@@ -14,6 +14,7 @@
 //! - [`bootstrap`]: opening storage and the master key, and first-start provisioning.
 //! - [`audit`]: the durable, fail-closed audit log with its group-commit writer.
 //! - [`telemetry`]: Prometheus metrics with bounded labels.
+//! - [`import`]: `ragnos-vault import aws`, copying a whole AWS account into a workspace.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -24,6 +25,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod crypto;
 pub mod engine;
+pub mod import;
 pub mod protocol;
 pub mod server;
 pub mod sigv4;

@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const SLOTS: usize = 1 << 16;
+/// Longest a cached state is trusted without a reload.
+const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 const CHANNEL: &str = "ragnos:invalidate";
 
 /// A cached secret state with the generations it was loaded under.
@@ -37,6 +39,7 @@ pub struct CachedState {
     pub labels: super::labels::Labels,
     local_gen: u64,
     shared_gen: Option<i64>,
+    loaded: std::time::Instant,
 }
 
 /// Generations observed before a load; store them with the loaded state.
@@ -141,9 +144,10 @@ impl SecretCache {
                             while let Some(msg) = stream.next().await {
                                 let Some(cache) = weak.upgrade() else { return };
                                 if let Ok(slot) = msg.get_payload::<usize>()
-                                    && slot < SLOTS {
-                                        cache.slots[slot].fetch_add(1, Ordering::AcqRel);
-                                    }
+                                    && slot < SLOTS
+                                {
+                                    cache.slots[slot].fetch_add(1, Ordering::AcqRel);
+                                }
                             }
                         }
                     }
@@ -189,6 +193,12 @@ impl SecretCache {
             crate::telemetry::cache("state", false);
             return None;
         };
+        // A safety net for writers outside every server (an admin CLI without Redis):
+        // no state is trusted for longer than MAX_AGE.
+        if entry.loaded.elapsed() > MAX_AGE {
+            crate::telemetry::cache("state", false);
+            return None;
+        }
         let slot = slot_of(workspace_id, region, &entry.row.name);
         let fresh_local = self.slots[slot].load(Ordering::Acquire) == entry.local_gen;
         let fresh_shared = match self.shared_generation(slot).await {
@@ -263,6 +273,7 @@ impl SecretCache {
             labels,
             local_gen: snapshot.local,
             shared_gen: snapshot.shared,
+            loaded: std::time::Instant::now(),
         };
         self.states.insert(key, Arc::new(entry));
     }

@@ -221,7 +221,7 @@ fn require_token(token: &Option<String>) -> EngineResult<String> {
 }
 
 /// Six random characters for the ARN suffix, as AWS appends.
-fn arn_suffix() -> String {
+pub(crate) fn arn_suffix() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let bytes: [u8; 6] = crate::crypto::random_bytes();
     // 256 is not a multiple of 62; the slight bias is harmless for a name suffix.

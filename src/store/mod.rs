@@ -1105,6 +1105,69 @@ impl Db {
                 .await?)
         })
     }
+    // ----- import (`ragnos-vault import aws`) -----
+
+    /// Insert an imported secret with all its versions and labels in one transaction.
+    /// A name or ARN already taken in the workspace is `Conflict`.
+    pub async fn import_new_secret(
+        &self,
+        secret: &SecretRow,
+        versions: &[VersionRow],
+        stages: &[StageRow],
+    ) -> StoreResult<()> {
+        tenant_tx!(self, &secret.workspace_id, conn => {
+            diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
+            for v in versions {
+                diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
+            }
+            for s in stages {
+                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Add imported versions to an existing secret and replace all its labels, in one
+    /// transaction, if nobody wrote since `expected_revision` (else `Conflict`).
+    ///
+    /// `secret.revision` must already be `expected_revision + 1`. A VersionId that exists
+    /// already is `Conflict` too: an import never overwrites a stored value.
+    pub async fn import_into_secret(
+        &self,
+        expected_revision: i64,
+        secret: &SecretRow,
+        versions: &[VersionRow],
+        stages: &[StageRow],
+    ) -> StoreResult<()> {
+        tenant_tx!(self, &secret.workspace_id, conn => {
+            let updated = diesel::update(
+                secrets::table
+                    .filter(secrets::workspace_id.eq(&secret.workspace_id))
+                    .filter(secrets::id.eq(&secret.id))
+                    .filter(secrets::revision.eq(expected_revision)),
+            )
+            .set(secret)
+            .execute(conn)
+            .await?;
+            if updated != 1 {
+                return Err(StoreError::Conflict);
+            }
+            for v in versions {
+                diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
+            }
+            diesel::delete(
+                version_stages::table
+                    .filter(version_stages::workspace_id.eq(&secret.workspace_id))
+                    .filter(version_stages::secret_id.eq(&secret.id)),
+            )
+                .execute(conn)
+                .await?;
+            for s in stages {
+                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Filters for the audit query API.

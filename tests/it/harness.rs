@@ -65,6 +65,21 @@ pub fn postgres_available() -> bool {
     ok
 }
 
+/// The local Redis for tests, if reachable. Outside CI a missing Redis skips loudly; under
+/// `CI=true` it is a failure.
+pub fn redis_url() -> Option<String> {
+    let addr = std::env::var("TEST_REDIS_ADDR").unwrap_or_else(|_| "127.0.0.1:6379".into());
+    if std::net::TcpStream::connect(&addr).is_ok() {
+        return Some(format!("redis://{addr}/"));
+    }
+    assert!(
+        !in_ci(),
+        "Redis is required under CI=true but {addr} is unreachable"
+    );
+    eprintln!("SKIPPED: a test that needs Redis (none at {addr})");
+    None
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A running server process; killed (and its database dropped) on drop.
@@ -81,11 +96,27 @@ pub struct TestServer {
     pg_db: Option<String>,
     /// Captured stderr (JSON logs) file path.
     pub log_path: std::path::PathBuf,
+    /// The Redis this server shares invalidations through, if any.
+    pub redis_url: Option<String>,
 }
 
 impl TestServer {
+    /// Start a server on `backend` that shares cache invalidations through the local Redis
+    /// (as a deployment with out-of-process writers such as `import aws` would); `None` if
+    /// Redis or PostgreSQL is unavailable outside CI.
+    pub fn start_with_redis(backend: Backend) -> Option<TestServer> {
+        let url = redis_url()?;
+        let mut server = Self::start_env(backend, &[("REDIS_URL", url.as_str())])?;
+        server.redis_url = Some(url);
+        Some(server)
+    }
+
     /// Start a server on `backend`; `None` if PostgreSQL was asked for but is unavailable.
     pub fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_env(backend, &[])
+    }
+
+    fn start_env(backend: Backend, env: &[(&str, &str)]) -> Option<TestServer> {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_db) = match backend {
             Backend::Sqlite => (
@@ -114,7 +145,7 @@ impl TestServer {
                 (url, Some(name))
             }
         };
-        let server = Self::spawn(data_dir, database_url, backend, pg_db, &[]);
+        let server = Self::spawn(data_dir, database_url, backend, pg_db, env);
         Some(server)
     }
 
@@ -181,6 +212,7 @@ impl TestServer {
             backend,
             pg_db,
             log_path,
+            redis_url: None,
         }
     }
 

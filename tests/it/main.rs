@@ -5,6 +5,7 @@ mod at_rest;
 mod audit;
 mod cluster;
 mod harness;
+mod import;
 mod raw;
 mod rejections;
 mod sdk;
@@ -23,6 +24,30 @@ macro_rules! both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let Some(server) = TestServer::start(Backend::Postgres) else {
+                    return;
+                };
+                super::$name(&server).await;
+            }
+        }
+    };
+}
+
+/// Like `both_backends!`, with servers sharing cache invalidations through Redis.
+#[macro_export]
+macro_rules! both_backends_redis {
+    ($name:ident) => {
+        mod $name {
+            use $crate::harness::{Backend, TestServer};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let Some(server) = TestServer::start_with_redis(Backend::Sqlite) else {
+                    return;
+                };
+                super::$name(&server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(server) = TestServer::start_with_redis(Backend::Postgres) else {
                     return;
                 };
                 super::$name(&server).await;
