@@ -6,6 +6,7 @@ mod audit;
 mod cluster;
 mod harness;
 mod import;
+mod matrix;
 mod raw;
 mod rejections;
 mod sdk;
