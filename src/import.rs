@@ -1578,6 +1578,8 @@ async fn create_new(
         deleted_at: source.deleted_ms,
         deletion_date,
         revision: 0,
+        primary_region: None,
+        replication: None,
     };
     target.apply_metadata(&mut row, source);
     let rows: Vec<VersionRow> = source

@@ -258,6 +258,8 @@ mod tests {
             deleted_at: None,
             deletion_date: None,
             revision: 0,
+            primary_region: None,
+            replication: None,
         }
     }
 

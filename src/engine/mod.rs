@@ -544,6 +544,8 @@ impl Engine {
                 deleted_at: None,
                 deletion_date: None,
                 revision: 0,
+                primary_region: None,
+                replication: None,
             };
             let version = match (&token, &value) {
                 (Some(t), Some(v)) => Some(Self::seal(scope, &id, t, v, now)),
