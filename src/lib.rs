@@ -7,7 +7,8 @@
 //! - [`protocol`]: AWS JSON 1.1 — `X-Amz-Target` to [`protocol::Operation`], SigV4, AWS error shapes.
 //! - [`sigv4`]: our own SigV4 verifier (parse without the secret, verify with a cached signing key).
 //! - [`auth`]: roles, permissions, and the keyring mapping access keys to workspaces.
-//! - [`engine`]: secrets, versions, staging labels, deletion lifecycle, listing — AWS semantics.
+//! - [`engine`]: secrets, versions, staging labels, deletion lifecycle, listing, rotation
+//!   settings and Multi-Region replication — AWS semantics.
 //! - [`crypto`]: master key → wrapped workspace keys → HKDF data keys → AES-256-GCM with AAD.
 //! - [`store`]: SQL over SQLite or PostgreSQL with diesel-async; migrations at start-up.
 //! - [`admin`]: workspaces and access keys (first start, admin CLI).

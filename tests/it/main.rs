@@ -9,6 +9,7 @@ mod import;
 mod matrix;
 mod raw;
 mod rejections;
+mod rotation_replication;
 mod sdk;
 
 /// Define one `#[tokio::test]` per backend for an `async fn(&TestServer)`.
