@@ -5,6 +5,7 @@ use ragnos_vault::auth::{Keyring, Role};
 use ragnos_vault::config::{ServerArgs, StorageArgs};
 use ragnos_vault::engine::Engine;
 use ragnos_vault::protocol::Protocol;
+use ragnos_vault::rest::{Rest, RestConfig};
 use ragnos_vault::server::{self, App};
 use ragnos_vault::{admin, bootstrap};
 use std::process::ExitCode;
@@ -132,14 +133,22 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
         .map_err(|e| format!("binding {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let engine = Engine::new(db.clone());
-    let keyring = Arc::new(Keyring::new(db.clone(), master));
+    let keyring = Arc::new(Keyring::new(db.clone(), master.clone()));
     let audit = ragnos_vault::audit::AuditWriter::start(db.clone());
+    let rest = Rest::new(
+        engine.clone(),
+        keyring.clone(),
+        audit.clone(),
+        master,
+        &RestConfig::from_env(),
+    )?;
     let app = Arc::new(App {
         protocol: Protocol {
             engine: engine.clone(),
             keyring,
             audit,
         },
+        rest,
     });
     // Background upkeep: purge secrets whose recovery window ended (reads purge lazily
     // too), and keep the next months' audit partitions created ahead of time.
