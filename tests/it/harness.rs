@@ -12,6 +12,10 @@ pub const ROOT_AKID: &str = "AKIATESTROOT00000001";
 pub const ROOT_SECRET: &str = "test-root-secret-key-0000000000000000000";
 /// The default workspace's account id.
 pub const ACCOUNT_ID: &str = "111122223333";
+/// The root admin user's email (`RAGNOS_ROOT_EMAIL`).
+pub const ROOT_EMAIL: &str = "root@example.com";
+/// Its password (`RAGNOS_ROOT_PASSWORD`).
+pub const ROOT_PASSWORD: &str = "root-password-for-tests";
 
 /// Which database a test server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,11 +83,22 @@ pub struct TestServer {
     pg_db: Option<String>,
     /// Captured stderr (JSON logs) file path.
     pub log_path: std::path::PathBuf,
+    /// Extra environment the server was started with.
+    env: Vec<(String, String)>,
 }
 
 impl TestServer {
     /// Start a server on `backend`; `None` if PostgreSQL was asked for but is unavailable.
     pub fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_with_env(backend, &[])
+    }
+
+    /// [`TestServer::start`] with extra environment (e.g. `RAGNOS_JWT_TTL_SECONDS`).
+    pub fn start_with_env(backend: Backend, env: &[(&str, &str)]) -> Option<TestServer> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let data_dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_db) = match backend {
             Backend::Sqlite => (
@@ -112,7 +127,7 @@ impl TestServer {
                 (url, Some(name))
             }
         };
-        let server = Self::spawn(data_dir, database_url, backend, pg_db);
+        let server = Self::spawn(data_dir, database_url, backend, pg_db, env);
         Some(server)
     }
 
@@ -121,6 +136,7 @@ impl TestServer {
         database_url: String,
         backend: Backend,
         pg_db: Option<String>,
+        env: Vec<(String, String)>,
     ) -> TestServer {
         let log_path = data_dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).expect("log file");
@@ -131,8 +147,11 @@ impl TestServer {
             .env("RAGNOS_ROOT_ACCESS_KEY_ID", ROOT_AKID)
             .env("RAGNOS_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("RAGNOS_ROOT_ACCOUNT_ID", ACCOUNT_ID)
+            .env("RAGNOS_ROOT_EMAIL", ROOT_EMAIL)
+            .env("RAGNOS_ROOT_PASSWORD", ROOT_PASSWORD)
             .env("RAGNOS_LOG", "debug")
             .env_remove("VAULT_MASTER_KEY")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -161,6 +180,7 @@ impl TestServer {
             backend,
             pg_db,
             log_path,
+            env,
         }
     }
 
@@ -170,7 +190,23 @@ impl TestServer {
         let _ = self.child.wait();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
         let pg_db = self.pg_db.take();
-        Self::spawn(data_dir, self.database_url.clone(), self.backend, pg_db)
+        let env = std::mem::take(&mut self.env);
+        Self::spawn(
+            data_dir,
+            self.database_url.clone(),
+            self.backend,
+            pg_db,
+            env,
+        )
+    }
+
+    /// [`TestServer::restart`] with different extra environment.
+    pub fn restart_with_env(mut self, env: &[(&str, &str)]) -> TestServer {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.restart()
     }
 
     /// Run the binary's `admin` subcommand against this server's storage; returns stdout JSON.
