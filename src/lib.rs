@@ -15,6 +15,9 @@
 //! - [`admin`]: workspaces and access keys (first start, admin CLI, REST).
 //! - [`bootstrap`]: opening storage and the master key, and first-start provisioning
 //!   (workspace `default`, its root access key and the root admin user).
+//! - [`audit`]: the durable, fail-closed audit log with its group-commit writer.
+//! - [`telemetry`]: Prometheus metrics with bounded labels.
+//! - [`import`]: `ragnos-vault import aws`, copying a whole AWS account into a workspace.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -25,8 +28,10 @@ pub mod bootstrap;
 pub mod config;
 pub mod crypto;
 pub mod engine;
+pub mod import;
 pub mod protocol;
 pub mod rest;
 pub mod server;
 pub mod sigv4;
 pub mod store;
+pub mod telemetry;

@@ -1,13 +1,16 @@
-//! The `ragnos-vault` command: `server`, and `admin` subcommands.
+//! The `ragnos-vault` command: `server`, `admin` subcommands, and `import aws`.
 
 use clap::{Parser, Subcommand};
 use ragnos_vault::auth::{Keyring, Role};
 use ragnos_vault::config::{ServerArgs, StorageArgs};
 use ragnos_vault::engine::Engine;
+use ragnos_vault::import::{self, ImportOptions, ImportProgress, SourceConfig, TargetWorkspace};
 use ragnos_vault::protocol::Protocol;
 use ragnos_vault::rest::{Rest, RestConfig};
 use ragnos_vault::server::{self, App};
 use ragnos_vault::{admin, bootstrap};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -33,6 +36,57 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Copy secrets from another Secrets Manager into a workspace.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// Copy every secret of an AWS account and region (or of any Secrets Manager-compatible
+    /// endpoint) into a workspace: every version with its VersionId and staging labels, tags,
+    /// description and dates. Exit status: 0 clean, 1 failed, 3 conflicts or differences.
+    Aws(ImportAwsArgs),
+}
+
+/// `ragnos-vault import aws` flags.
+#[derive(clap::Args)]
+struct ImportAwsArgs {
+    /// Source region [default: AWS_REGION, AWS_DEFAULT_REGION or the profile's, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    from_region: Option<String>,
+    /// Source endpoint, for any Secrets Manager-compatible server (moto, another RAGnos Vault).
+    #[arg(long, value_name = "URL")]
+    from_endpoint_url: Option<String>,
+    /// Named profile for the source's credentials and region (else the standard chain).
+    #[arg(long, value_name = "NAME")]
+    from_profile: Option<String>,
+    /// Target workspace name.
+    #[arg(long, default_value = "default")]
+    workspace: String,
+    /// Target region [default: the source region].
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// List what would be imported, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also write the validation report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    report_json: Option<PathBuf>,
+    /// Attempts per source call in the SDK's standard retry mode.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
+    max_attempts: u32,
+    /// Further retries of a throttled call (ThrottlingException, 429, 5xx), with exponential backoff.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=30))]
+    throttle_retries: u32,
+    /// Redis of running servers: they drop cached copies of what the import changes.
+    #[arg(long, env = "REDIS_URL")]
+    redis_url: Option<String>,
+    /// Storage settings (the same as the server's).
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Subcommand)]
@@ -77,9 +131,9 @@ enum AccessKeyCommand {
     },
 }
 
-fn init_logging() {
+fn init_logging(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAGNOS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -123,18 +177,23 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
             key.account_id
         );
     }
-    if args.redis_url.is_some() {
-        tracing::warn!(
-            "REDIS_URL is set but cross-node invalidation is not enabled in this build; caching stays node-local"
-        );
-    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("binding {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let engine = Engine::new(db.clone());
+    let engine = match &args.redis_url {
+        Some(url) if !url.is_empty() => {
+            let cache = ragnos_vault::engine::cache::SecretCache::with_redis(url)
+                .await
+                .map_err(|e| format!("redis: {e}"))?;
+            tracing::info!("cache invalidations shared through Redis");
+            Engine::with_cache(db.clone(), cache)
+        }
+        _ => Engine::new(db.clone()),
+    };
     let keyring = Arc::new(Keyring::new(db.clone(), master.clone()));
     let audit = ragnos_vault::audit::AuditWriter::start(db.clone());
+    let metrics = ragnos_vault::telemetry::install();
     let rest = Rest::new(
         engine.clone(),
         keyring.clone(),
@@ -148,6 +207,7 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
             keyring,
             audit,
         },
+        metrics,
         rest,
     });
     // Background upkeep: purge secrets whose recovery window ended (reads purge lazily
@@ -175,6 +235,73 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Exit status of an import that finished but found conflicts, errors or differences.
+const EXIT_DIFFERENCES: u8 = 3;
+
+async fn run_import(args: ImportAwsArgs) -> Result<ExitCode, String> {
+    for region in [&args.from_region, &args.region].into_iter().flatten() {
+        if !import::valid_region(region) {
+            return Err(format!("'{region}' is not a region name (like us-east-1)"));
+        }
+    }
+    if let Some(url) = &args.from_endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(format!(
+            "--from-endpoint-url must be an http:// or https:// URL, not '{url}'"
+        ));
+    }
+    let source = SourceConfig {
+        region: args.from_region.clone(),
+        endpoint_url: args.from_endpoint_url.clone(),
+        profile: args.from_profile.clone(),
+        credentials: None,
+        max_attempts: args.max_attempts,
+    };
+    let (client, source_region) = import::source_client(&source).await;
+    // One secret at a time needs few connections; leave the rest of a shared database alone.
+    let mut storage = args.storage.clone();
+    storage.db_pool = storage.db_pool.min(4);
+    let (db, master) = bootstrap::open(&storage).await.map_err(|e| e.to_string())?;
+    let options = ImportOptions {
+        workspace: TargetWorkspace::Name(args.workspace.clone()),
+        target_region: args.region.clone().unwrap_or_else(|| source_region.clone()),
+        source_region,
+        source_endpoint: args.from_endpoint_url.clone(),
+        dry_run: args.dry_run,
+        throttle_retries: args.throttle_retries,
+        throttle_backoff: std::time::Duration::from_millis(500),
+        now_ms: bootstrap::now_ms(),
+        cache: match &args.redis_url {
+            Some(url) if !url.is_empty() => Some(
+                ragnos_vault::engine::cache::SecretCache::with_redis(url)
+                    .await
+                    .map_err(|e| format!("redis: {e}"))?,
+            ),
+            _ => None,
+        },
+    };
+    let progress: Box<dyn ImportProgress> = if std::io::stdout().is_terminal() {
+        Box::new(import::BarProgress::new())
+    } else {
+        Box::new(import::LineProgress::new())
+    };
+    let report = import::import_aws(&db, &master, &client, &options, progress.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    print!("\n{}", report.to_table());
+    if let Some(path) = &args.report_json {
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DIFFERENCES)
+    })
 }
 
 async fn run_admin(storage: StorageArgs, command: AdminCommand) -> Result<(), String> {
@@ -220,7 +347,14 @@ async fn run_admin(storage: StorageArgs, command: AdminCommand) -> Result<(), St
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The importer talks to people on stdout; its logs stay quiet unless RAGNOS_LOG asks.
+    // aws-config warns at length when a region or credential source it probes is absent
+    // (IMDS off EC2); the chain's final answer is what matters.
+    init_logging(if matches!(cli.command, Command::Import { .. }) {
+        "warn,aws_config=error"
+    } else {
+        "info"
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -233,12 +367,17 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Server(args) => run_server(args).await,
-            Command::Admin { storage, command } => run_admin(storage, command).await,
+            Command::Server(args) => run_server(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Admin { storage, command } => run_admin(storage, command)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Import {
+                source: ImportSource::Aws(args),
+            } => run_import(args).await,
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -28,6 +28,8 @@ const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 pub struct App {
     /// The AWS protocol front.
     pub protocol: Protocol,
+    /// Prometheus handle, when this process installed the recorder.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The native REST API.
     pub rest: Rest,
 }
@@ -75,6 +77,12 @@ pub async fn handle(
             .rest
             .handle(&parts, body, &request_id, peer, SystemTime::now())
             .await;
+        crate::telemetry::record(
+            "rest",
+            out.route,
+            out.error_code.unwrap_or("success"),
+            started.elapsed(),
+        );
         tracing::info!(
             request_id = %request_id,
             route = out.route,
@@ -116,6 +124,26 @@ pub async fn handle(
                 ),
             };
         }
+        (&Method::GET, "/metrics") => {
+            let Some(handle) = &app.metrics else {
+                return response(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    &request_id,
+                    "metrics disabled\n",
+                );
+            };
+            let (open, idle) = app.protocol.engine.db().pool_state();
+            metrics::gauge!("vault_db_pool_connections").set(f64::from(open));
+            metrics::gauge!("vault_db_pool_idle").set(f64::from(idle));
+            metrics::gauge!("vault_db_pool_in_use").set(f64::from(open.saturating_sub(idle)));
+            return response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                &request_id,
+                handle.render(),
+            );
+        }
         (&Method::POST, "/") => {}
         _ => {
             let e = AwsError {
@@ -142,6 +170,12 @@ pub async fn handle(
         .protocol
         .handle(&parts, &body, &request_id, peer, SystemTime::now())
         .await;
+    crate::telemetry::record(
+        "aws",
+        out.operation,
+        out.error_code.unwrap_or("success"),
+        started.elapsed(),
+    );
     tracing::info!(
         request_id = %request_id,
         operation = out.operation,

@@ -5,6 +5,7 @@
 //! the secret, computes its new state in memory, and commits it with an optimistic
 //! revision check; a lost race simply runs the operation again.
 
+pub mod cache;
 pub mod labels;
 pub mod list;
 pub mod password;
@@ -220,7 +221,7 @@ fn require_token(token: &Option<String>) -> EngineResult<String> {
 }
 
 /// Six random characters for the ARN suffix, as AWS appends.
-fn arn_suffix() -> String {
+pub(crate) fn arn_suffix() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let bytes: [u8; 6] = crate::crypto::random_bytes();
     // 256 is not a multiple of 62; the slight bias is harmless for a name suffix.
@@ -230,16 +231,25 @@ fn arn_suffix() -> String {
         .collect()
 }
 
-/// The engine: stateless apart from its database handle.
+/// The engine: its database handle and the hot-path cache.
 #[derive(Clone)]
 pub struct Engine {
     db: Db,
+    cache: Arc<cache::SecretCache>,
 }
 
 impl Engine {
-    /// An engine over `db`.
+    /// An engine over `db` with a node-local cache.
     pub fn new(db: Db) -> Self {
-        Engine { db }
+        Engine {
+            db,
+            cache: Arc::new(cache::SecretCache::new()),
+        }
+    }
+
+    /// An engine over `db` with a given (e.g. Redis-coordinated) cache.
+    pub fn with_cache(db: Db, cache: Arc<cache::SecretCache>) -> Self {
+        Engine { db, cache }
     }
 
     /// The database handle.
@@ -304,6 +314,9 @@ impl Engine {
         match row {
             Some(r) if r.deletion_date.is_some_and(|d| d <= now) => {
                 self.db.purge_secret(&scope.tenant.id, &r.id, None).await?;
+                self.cache
+                    .invalidate(&r.workspace_id, &r.region, &r.name)
+                    .await;
                 Ok(None)
             }
             other => Ok(other),
@@ -326,8 +339,70 @@ impl Engine {
         })
     }
 
-    /// Find and load, checking the caller's scope on the secret's name.
+    /// Find and load for a read, from the cache when it is current.
+    async fn cached_state(
+        &self,
+        scope: &Scope,
+        secret_id: &str,
+        now: i64,
+    ) -> EngineResult<SecretState> {
+        scope.access.check_name(secret_id)?;
+        if let Some(hit) = self
+            .cache
+            .state(&scope.tenant.id, &scope.region, secret_id)
+            .await
+            && hit.row.workspace_id == scope.tenant.id
+            && hit.row.deletion_date.is_none_or(|d| d > now)
+        {
+            scope.access.check_name(&hit.row.name)?;
+            return Ok(SecretState {
+                row: hit.row.clone(),
+                versions: hit.versions.clone(),
+                labels: hit.labels.clone(),
+            });
+        }
+        // Generations are read before the database, so a write racing this load leaves
+        // the entry already outdated rather than wrongly current.
+        let snapshots = self
+            .cache
+            .snapshots(&scope.tenant.id, &scope.region, secret_id)
+            .await;
+        let state = self.state(scope, secret_id, now).await?;
+        self.cache.put_state(
+            secret_id,
+            &snapshots,
+            state.row.clone(),
+            state.versions.clone(),
+            state.labels.clone(),
+        );
+        Ok(state)
+    }
+
+    /// One version row (with its sealed value), cached: versions never change.
+    async fn version_row(
+        &self,
+        scope: &Scope,
+        secret_id: &str,
+        version_id: &str,
+    ) -> EngineResult<Option<Arc<VersionRow>>> {
+        if let Some(v) = self.cache.version(secret_id, version_id) {
+            return Ok(Some(v));
+        }
+        let Some(v) = self
+            .db
+            .version(&scope.tenant.id, secret_id, version_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let v = Arc::new(v);
+        self.cache.put_version(v.clone());
+        Ok(Some(v))
+    }
+
+    /// Find and load from the database (writes), checking the caller's scope.
     async fn state(&self, scope: &Scope, secret_id: &str, now: i64) -> EngineResult<SecretState> {
+        scope.access.check_name(secret_id)?;
         let row = self
             .find(scope, secret_id, now)
             .await?
@@ -486,6 +561,7 @@ impl Engine {
             let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
             self.db.create_secret(&row, version.as_ref(), &stages, audit.as_ref()).await?;
             Self::mark_audited(scope);
+            self.cache.invalidate(&row.workspace_id, &row.region, &row.name).await;
             Ok(VersionOutput { arn, name: name.clone(), version_id: token.clone(), version_stages: None })
         })
         .await
@@ -507,7 +583,7 @@ impl Engine {
         if let Some(s) = &input.version_stage {
             validate::length("versionStage", s, 1, 256, false)?;
         }
-        let state = self.state(scope, secret_id, now).await?;
+        let state = self.cached_state(scope, secret_id, now).await?;
         state.refuse_if_deleted()?;
         let version_id = match (&input.version_id, &input.version_stage) {
             (Some(vid), stage) => {
@@ -535,8 +611,7 @@ impl Engine {
             }
         };
         let version = self
-            .db
-            .version(&scope.tenant.id, &state.row.id, &version_id)
+            .version_row(scope, &state.row.id, &version_id)
             .await?
             .ok_or_else(not_found)?;
         let plain = scope
@@ -549,10 +624,14 @@ impl Engine {
             .map_err(|_| EngineError::Decryption)?;
         // LastAccessedDate has day granularity in AWS; write it at most once a day.
         let today = now - now.rem_euclid(DAY_MS);
-        if version.last_accessed_at != Some(today) || state.row.last_accessed_at != Some(today) {
+        if !self.cache.touched_today(&state.row.id, &version_id, today)
+            && (version.last_accessed_at != Some(today)
+                || state.row.last_accessed_at != Some(today))
+        {
             self.db
                 .touch_accessed(&scope.tenant.id, &state.row.id, &version_id, today)
                 .await?;
+            self.cache.mark_touched(&state.row.id, &version_id, today);
         }
         let (secret_string, secret_binary) = if version.is_binary {
             (
@@ -615,7 +694,7 @@ impl Engine {
         now: i64,
     ) -> EngineResult<DescribeSecretOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
-        let state = self.state(scope, secret_id, now).await?;
+        let state = self.cached_state(scope, secret_id, now).await?;
         Ok(Self::describe(&state))
     }
 
@@ -628,7 +707,7 @@ impl Engine {
     ) -> EngineResult<ListVersionsOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let limit = validate::max_results(input.max_results, 100, 100)? as usize;
-        let state = self.state(scope, secret_id, now).await?;
+        let state = self.cached_state(scope, secret_id, now).await?;
         let include_deprecated = input.include_deprecated.unwrap_or(false);
         // Newest first.
         let mut all: Vec<VersionEntry> = state
@@ -904,6 +983,9 @@ impl Engine {
                     .purge_secret(&scope.tenant.id, &row.id, audit.as_ref())
                     .await?;
                 Self::mark_audited(scope);
+                self.cache
+                    .invalidate(&row.workspace_id, &row.region, &row.name)
+                    .await;
                 return Ok(DeleteSecretOutput {
                     arn: row.arn,
                     name: row.name,
@@ -1175,7 +1257,7 @@ impl Engine {
     ) -> EngineResult<PolicyOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let name = Self::policy_name(input)?;
-        let state = self.state(scope, secret_id, now).await?;
+        let state = self.cached_state(scope, secret_id, now).await?;
         state.refuse_if_deleted()?;
         let policy = state.policies().remove(&name);
         Ok(PolicyOutput {
@@ -1265,7 +1347,7 @@ impl Engine {
     ) -> EngineResult<ListPoliciesOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let limit = validate::max_results(input.max_results, 100, 100)? as usize;
-        let state = self.state(scope, secret_id, now).await?;
+        let state = self.cached_state(scope, secret_id, now).await?;
         state.refuse_if_deleted()?;
         let mut names: Vec<String> = state.policies().into_keys().collect();
         names.sort_by_key(|n| (n != "default", n.clone()));
@@ -1341,6 +1423,10 @@ impl Engine {
             .commit_secret(expected_revision, row, version, stages, audit.as_ref())
             .await?;
         Self::mark_audited(scope);
+        // The write is durable; drop every node's cached state before answering.
+        self.cache
+            .invalidate(&row.workspace_id, &row.region, &row.name)
+            .await;
         Ok(())
     }
 

@@ -354,8 +354,19 @@ macro_rules! insert_audit_rows {
     }};
 }
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+/// Per-connection SQLite settings. WAL lets readers run beside the writer. `synchronous`
+/// is NORMAL by default: in WAL mode a commit is durable against a process crash
+/// (`kill -9`) without an fsync per transaction; `RAGNOS_SQLITE_SYNC=full` adds the fsync
+/// for durability against power loss, at a large cost in write throughput.
+fn sqlite_pragmas() -> String {
+    let sync = match std::env::var("RAGNOS_SQLITE_SYNC").as_deref() {
+        Ok("full") | Ok("FULL") => "FULL",
+        _ => "NORMAL",
+    };
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;"
+    )
+}
 
 impl Db {
     /// Connect, run pending migrations, and return a ready pool.
@@ -396,7 +407,7 @@ impl Db {
             // The migration harness is synchronous; run it on a blocking thread.
             tokio::task::spawn_blocking(move || -> StoreResult<()> {
                 let mut conn = diesel::SqliteConnection::establish(&migrate_path)?;
-                diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)?;
+                diesel::connection::SimpleConnection::batch_execute(&mut conn, &sqlite_pragmas())?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
                     .map_err(|e| StoreError::Migration(e.to_string()))?;
                 Ok(())
@@ -409,7 +420,7 @@ impl Db {
                 let url = url.to_string();
                 Box::pin(async move {
                     let mut conn = SqliteConn::establish(&url).await?;
-                    conn.batch_execute(SQLITE_PRAGMAS)
+                    conn.batch_execute(&sqlite_pragmas())
                         .await
                         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                     Ok(conn)
@@ -445,6 +456,15 @@ impl Db {
     /// True for the embedded SQLite backend.
     pub fn is_sqlite(&self) -> bool {
         matches!(self, Db::Sqlite { .. })
+    }
+
+    /// Pool gauges for `/metrics`: (open, idle) connections.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let st = match self {
+            Db::Postgres(pool) => pool.state(),
+            Db::Sqlite { readers, .. } => readers.state(),
+        };
+        (st.connections, st.idle_connections)
     }
 
     /// Cheap liveness probe for `/readyz`.
@@ -1096,6 +1116,69 @@ impl Db {
                 .await?)
         })
     }
+    // ----- import (`ragnos-vault import aws`) -----
+
+    /// Insert an imported secret with all its versions and labels in one transaction.
+    /// A name or ARN already taken in the workspace is `Conflict`.
+    pub async fn import_new_secret(
+        &self,
+        secret: &SecretRow,
+        versions: &[VersionRow],
+        stages: &[StageRow],
+    ) -> StoreResult<()> {
+        tenant_tx!(self, &secret.workspace_id, conn => {
+            diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
+            for v in versions {
+                diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
+            }
+            for s in stages {
+                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Add imported versions to an existing secret and replace all its labels, in one
+    /// transaction, if nobody wrote since `expected_revision` (else `Conflict`).
+    ///
+    /// `secret.revision` must already be `expected_revision + 1`. A VersionId that exists
+    /// already is `Conflict` too: an import never overwrites a stored value.
+    pub async fn import_into_secret(
+        &self,
+        expected_revision: i64,
+        secret: &SecretRow,
+        versions: &[VersionRow],
+        stages: &[StageRow],
+    ) -> StoreResult<()> {
+        tenant_tx!(self, &secret.workspace_id, conn => {
+            let updated = diesel::update(
+                secrets::table
+                    .filter(secrets::workspace_id.eq(&secret.workspace_id))
+                    .filter(secrets::id.eq(&secret.id))
+                    .filter(secrets::revision.eq(expected_revision)),
+            )
+            .set(secret)
+            .execute(conn)
+            .await?;
+            if updated != 1 {
+                return Err(StoreError::Conflict);
+            }
+            for v in versions {
+                diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
+            }
+            diesel::delete(
+                version_stages::table
+                    .filter(version_stages::workspace_id.eq(&secret.workspace_id))
+                    .filter(version_stages::secret_id.eq(&secret.id)),
+            )
+                .execute(conn)
+                .await?;
+            for s in stages {
+                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Filters for the audit query API.
@@ -1185,7 +1268,7 @@ pub struct MembershipRow {
 
 async fn open_sqlite(path: &str) -> StoreResult<SqliteConn> {
     let mut conn = SqliteConn::establish(path).await?;
-    conn.batch_execute(SQLITE_PRAGMAS).await?;
+    conn.batch_execute(&sqlite_pragmas()).await?;
     Ok(conn)
 }
 

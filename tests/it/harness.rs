@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const ROOT_AKID: &str = "AKIATESTROOT00000001";
 /// Its secret.
 pub const ROOT_SECRET: &str = "test-root-secret-key-0000000000000000000";
+/// One master key for every test server, so nodes of a cluster share it (base64 of 32 bytes).
+pub const TEST_MASTER_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmchISE=";
 /// The default workspace's account id.
 pub const ACCOUNT_ID: &str = "111122223333";
 /// The root admin user's email (`RAGNOS_ROOT_EMAIL`).
@@ -67,6 +69,21 @@ pub fn postgres_available() -> bool {
     ok
 }
 
+/// The local Redis for tests, if reachable. Outside CI a missing Redis skips loudly; under
+/// `CI=true` it is a failure.
+pub fn redis_url() -> Option<String> {
+    let addr = std::env::var("TEST_REDIS_ADDR").unwrap_or_else(|_| "127.0.0.1:6379".into());
+    if std::net::TcpStream::connect(&addr).is_ok() {
+        return Some(format!("redis://{addr}/"));
+    }
+    assert!(
+        !in_ci(),
+        "Redis is required under CI=true but {addr} is unreachable"
+    );
+    eprintln!("SKIPPED: a test that needs Redis (none at {addr})");
+    None
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A running server process; killed (and its database dropped) on drop.
@@ -83,11 +100,23 @@ pub struct TestServer {
     pg_db: Option<String>,
     /// Captured stderr (JSON logs) file path.
     pub log_path: std::path::PathBuf,
-    /// Extra environment the server was started with.
+    /// The Redis this server shares invalidations through, if any.
+    pub redis_url: Option<String>,
+    /// Extra environment the server was started with (kept across restarts).
     env: Vec<(String, String)>,
 }
 
 impl TestServer {
+    /// Start a server on `backend` that shares cache invalidations through the local Redis
+    /// (as a deployment with out-of-process writers such as `import aws` would); `None` if
+    /// Redis or PostgreSQL is unavailable outside CI.
+    pub fn start_with_redis(backend: Backend) -> Option<TestServer> {
+        let url = redis_url()?;
+        let mut server = Self::start_with_env(backend, &[("REDIS_URL", url.as_str())])?;
+        server.redis_url = Some(url);
+        Some(server)
+    }
+
     /// Start a server on `backend`; `None` if PostgreSQL was asked for but is unavailable.
     pub fn start(backend: Backend) -> Option<TestServer> {
         Self::start_with_env(backend, &[])
@@ -95,10 +124,6 @@ impl TestServer {
 
     /// [`TestServer::start`] with extra environment (e.g. `RAGNOS_JWT_TTL_SECONDS`).
     pub fn start_with_env(backend: Backend, env: &[(&str, &str)]) -> Option<TestServer> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         let data_dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_db) = match backend {
             Backend::Sqlite => (
@@ -131,12 +156,28 @@ impl TestServer {
         Some(server)
     }
 
+    /// Start `n` nodes on one fresh PostgreSQL database, each with `env` (e.g. REDIS_URL).
+    /// The first node owns (and drops) the database.
+    pub fn start_cluster(n: usize, env: &[(&str, &str)]) -> Option<Vec<TestServer>> {
+        let first = TestServer::start(Backend::Postgres)?;
+        let url = first.database_url.clone();
+        let pg_db = first.pg_db.clone();
+        drop(first_without_db(first));
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let owner = if i == 0 { pg_db.clone() } else { None };
+            let dir = tempfile::tempdir().expect("tempdir");
+            nodes.push(Self::spawn(dir, url.clone(), Backend::Postgres, owner, env));
+        }
+        Some(nodes)
+    }
+
     fn spawn(
         data_dir: tempfile::TempDir,
         database_url: String,
         backend: Backend,
         pg_db: Option<String>,
-        env: Vec<(String, String)>,
+        env: &[(&str, &str)],
     ) -> TestServer {
         let log_path = data_dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).expect("log file");
@@ -150,8 +191,8 @@ impl TestServer {
             .env("RAGNOS_ROOT_EMAIL", ROOT_EMAIL)
             .env("RAGNOS_ROOT_PASSWORD", ROOT_PASSWORD)
             .env("RAGNOS_LOG", "debug")
-            .env_remove("VAULT_MASTER_KEY")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("VAULT_MASTER_KEY", TEST_MASTER_KEY)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -180,7 +221,11 @@ impl TestServer {
             backend,
             pg_db,
             log_path,
-            env,
+            redis_url: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -190,14 +235,20 @@ impl TestServer {
         let _ = self.child.wait();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
         let pg_db = self.pg_db.take();
-        let env = std::mem::take(&mut self.env);
-        Self::spawn(
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut next = Self::spawn(
             data_dir,
             self.database_url.clone(),
             self.backend,
             pg_db,
-            env,
-        )
+            &env,
+        );
+        next.redis_url = self.redis_url.take();
+        next
     }
 
     /// [`TestServer::restart`] with different extra environment.
@@ -216,7 +267,7 @@ impl TestServer {
             .args(args)
             .env("RAGNOS_DATA_DIR", self.data_dir.path())
             .env("DATABASE_URL", &self.database_url)
-            .env_remove("VAULT_MASTER_KEY")
+            .env("VAULT_MASTER_KEY", TEST_MASTER_KEY)
             .output()
             .expect("run admin");
         assert!(
@@ -265,6 +316,14 @@ impl TestServer {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
+}
+
+/// Stop a server's process but keep its database (the cluster reuses it).
+fn first_without_db(mut server: TestServer) -> TestServer {
+    server.pg_db = None;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    server
 }
 
 impl Drop for TestServer {

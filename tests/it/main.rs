@@ -2,7 +2,11 @@
 //! raw signed requests, on SQLite and on a fresh PostgreSQL database.
 
 mod at_rest;
+mod audit;
+mod cluster;
 mod harness;
+mod import;
+mod matrix;
 mod raw;
 mod rejections;
 mod rest;
@@ -42,6 +46,30 @@ macro_rules! both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let Some(server) = TestServer::start(Backend::Postgres) else {
+                    return;
+                };
+                super::$name(&server).await;
+            }
+        }
+    };
+}
+
+/// Like `both_backends!`, with servers sharing cache invalidations through Redis.
+#[macro_export]
+macro_rules! both_backends_redis {
+    ($name:ident) => {
+        mod $name {
+            use $crate::harness::{Backend, TestServer};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let Some(server) = TestServer::start_with_redis(Backend::Sqlite) else {
+                    return;
+                };
+                super::$name(&server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(server) = TestServer::start_with_redis(Backend::Postgres) else {
                     return;
                 };
                 super::$name(&server).await;

@@ -1707,3 +1707,75 @@ async fn root_user_joins_an_existing_deployment() {
     let server = server.restart_with_env(&[("RAGNOS_ROOT_PASSWORD", "another-password")]);
     login(&server, ROOT_EMAIL, ROOT_PASSWORD).await;
 }
+
+/// With the audit table unwritable, REST reads answer 500 without the value, writes are
+/// not applied, and a freshly minted access key is revoked rather than handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_audit_fails_closed() {
+    use crate::harness::Backend;
+    let Some(server) = TestServer::start(Backend::Postgres) else {
+        return;
+    };
+    let root = root(&server).await;
+    let ws = claims(root.token.as_deref().unwrap())["aud"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("/api/v1/workspaces/{ws}/secrets");
+    let value = format!("REST-FAIL-CLOSED-{}", uuid::Uuid::new_v4().simple());
+    expect(
+        &root
+            .post(&base, json!({"key": "closed", "value": value}))
+            .await,
+        201,
+    );
+    let grant = |sql: &str| {
+        let ok = std::process::Command::new("psql")
+            .args([
+                server.database_url.as_str(),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-c",
+                sql,
+            ])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "{sql}");
+    };
+    grant("REVOKE INSERT ON audit_log FROM ragnos_app");
+    let r = root.get(&format!("{base}/closed")).await;
+    expect_err(&r, 500, "InternalError");
+    assert!(!String::from_utf8_lossy(&r.raw).contains(&value));
+    let r = root
+        .put(&format!("{base}/closed"), json!({"value": "not-applied"}))
+        .await;
+    expect_err(&r, 500, "InternalError");
+    let r = root
+        .post(
+            &format!("/api/v1/workspaces/{ws}/access-keys"),
+            json!({"role": "admin"}),
+        )
+        .await;
+    expect_err(&r, 500, "InternalError");
+    assert!(!String::from_utf8_lossy(&r.raw).contains("secretAccessKey"));
+    grant("GRANT INSERT ON audit_log TO ragnos_app");
+    let r = root.get(&format!("{base}/closed")).await;
+    expect(&r, 200);
+    assert_eq!(r.json["value"], json!(value));
+    assert_eq!(
+        r.json["version"], 1,
+        "the failed PUT must not have been applied"
+    );
+    let r = root
+        .get(&format!("/api/v1/workspaces/{ws}/access-keys"))
+        .await;
+    let active: Vec<&Value> = r.json["accessKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["active"] == true)
+        .collect();
+    assert_eq!(active.len(), 1, "only the root key is active: {}", r.json);
+}

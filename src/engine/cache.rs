@@ -1,0 +1,338 @@
+//! The hot-path cache: secret states (labels, versions, metadata) and sealed version rows.
+//!
+//! Nothing here is plaintext: values stay sealed and are decrypted per request (one HKDF
+//! and one AES-GCM open, a few microseconds), so a heap dump of the cache reveals nothing
+//! the database would not.
+//!
+//! Versions never change once written, so they are cached by (secret id, version id) and
+//! need no invalidation. A secret's state does change; each state entry remembers the
+//! *generation* of its invalidation slot when it was loaded, and a write bumps the slot
+//! before its response leaves. A slot is a hash of (workspace, region, name) into a fixed
+//! table, so memory stays constant; a collision only costs an extra reload.
+//!
+//! With Redis (several nodes on one database) a write also `INCR`s the slot's shared
+//! generation and publishes it. A read trusts its cached state only if the shared
+//! generation still matches — one Redis round trip instead of several database ones — so a
+//! read that starts after a write returned is never served stale by any node. If Redis
+//! cannot be reached the read bypasses the cache instead of risking staleness.
+
+use crate::store::{SecretRow, VersionMetaRow, VersionRow};
+use bb8_redis::RedisConnectionManager;
+use bb8_redis::redis::AsyncCommands;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const SLOTS: usize = 1 << 16;
+/// Longest a cached state is trusted without a reload.
+const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+const CHANNEL: &str = "ragnos:invalidate";
+
+/// A cached secret state with the generations it was loaded under.
+#[derive(Clone)]
+pub struct CachedState {
+    /// The secret row.
+    pub row: SecretRow,
+    /// Its versions (metadata only).
+    pub versions: Vec<VersionMetaRow>,
+    /// Its labels.
+    pub labels: super::labels::Labels,
+    local_gen: u64,
+    shared_gen: Option<i64>,
+    loaded: std::time::Instant,
+}
+
+/// Generations observed before a load; store them with the loaded state.
+#[derive(Clone)]
+pub struct Snapshot {
+    name: String,
+    local: u64,
+    shared: Option<i64>,
+    /// False when Redis was unreachable: the result must not be cached.
+    cacheable: bool,
+}
+
+/// Cross-node invalidation through Redis.
+struct Shared {
+    pool: bb8::Pool<RedisConnectionManager>,
+    /// After a failure Redis is not asked again until this instant (epoch ms), so an
+    /// outage costs one timeout, not one per request.
+    down_until: std::sync::atomic::AtomicI64,
+}
+
+/// How long to stop asking Redis after a failure.
+const REDIS_BACKOFF_MS: i64 = 1000;
+
+fn now_ms() -> i64 {
+    crate::protocol::now_ms(std::time::SystemTime::now())
+}
+
+impl Shared {
+    fn is_down(&self) -> bool {
+        now_ms() < self.down_until.load(Ordering::Acquire)
+    }
+
+    fn mark_down(&self) {
+        self.down_until
+            .store(now_ms() + REDIS_BACKOFF_MS, Ordering::Release);
+    }
+}
+
+/// The cache.
+pub struct SecretCache {
+    states: quick_cache::sync::Cache<String, Arc<CachedState>>,
+    versions: quick_cache::sync::Cache<String, Arc<VersionRow>>,
+    touched: quick_cache::sync::Cache<String, i64>,
+    slots: Box<[AtomicU64]>,
+    shared: Option<Shared>,
+}
+
+fn slot_of(workspace_id: &str, region: &str, name: &str) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (workspace_id, region, name).hash(&mut h);
+    (h.finish() as usize) % SLOTS
+}
+
+fn state_key(workspace_id: &str, region: &str, secret_id: &str) -> String {
+    format!("{workspace_id}\u{0}{region}\u{0}{secret_id}")
+}
+
+fn version_key(secret_id: &str, version_id: &str) -> String {
+    format!("{secret_id}\u{0}{version_id}")
+}
+
+fn shared_key(slot: usize) -> String {
+    format!("ragnos:gen:{slot}")
+}
+
+impl SecretCache {
+    /// A node-local cache.
+    pub fn new() -> SecretCache {
+        SecretCache {
+            states: quick_cache::sync::Cache::new(100_000),
+            versions: quick_cache::sync::Cache::new(200_000),
+            touched: quick_cache::sync::Cache::new(100_000),
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            shared: None,
+        }
+    }
+
+    /// A cache that shares invalidations through Redis at `url`, and listens for other
+    /// nodes' invalidations to drop entries early.
+    pub async fn with_redis(url: &str) -> Result<Arc<SecretCache>, String> {
+        let manager = RedisConnectionManager::new(url).map_err(|e| e.to_string())?;
+        let pool = bb8::Pool::builder()
+            .max_size(32)
+            .connection_timeout(std::time::Duration::from_millis(200))
+            .build_unchecked(manager);
+        let mut cache = SecretCache::new();
+        cache.shared = Some(Shared {
+            pool,
+            down_until: std::sync::atomic::AtomicI64::new(0),
+        });
+        let cache = Arc::new(cache);
+        let client = bb8_redis::redis::Client::open(url).map_err(|e| e.to_string())?;
+        let weak = Arc::downgrade(&cache);
+        tokio::spawn(async move {
+            // Keep a subscription open, reconnecting with a pause after failures.
+            loop {
+                match client.get_async_pubsub().await {
+                    Ok(mut pubsub) => {
+                        if pubsub.subscribe(CHANNEL).await.is_ok() {
+                            let mut stream = pubsub.on_message();
+                            use futures_util::StreamExt;
+                            while let Some(msg) = stream.next().await {
+                                let Some(cache) = weak.upgrade() else { return };
+                                if let Ok(slot) = msg.get_payload::<usize>()
+                                    && slot < SLOTS
+                                {
+                                    cache.slots[slot].fetch_add(1, Ordering::AcqRel);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "redis subscription failed"),
+                }
+                if weak.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        });
+        Ok(cache)
+    }
+
+    async fn shared_generation(&self, slot: usize) -> Result<Option<i64>, ()> {
+        let Some(shared) = &self.shared else {
+            return Ok(None);
+        };
+        if shared.is_down() {
+            return Err(());
+        }
+        let result = async {
+            let mut conn = shared.pool.get().await.map_err(|_| ())?;
+            let v: Option<i64> = conn.get(shared_key(slot)).await.map_err(|_| ())?;
+            Ok(Some(v.unwrap_or(0)))
+        }
+        .await;
+        if result.is_err() {
+            shared.mark_down();
+        }
+        result
+    }
+
+    /// A cached state for `secret_id` (as the client named it), if still current.
+    pub async fn state(
+        &self,
+        workspace_id: &str,
+        region: &str,
+        secret_id: &str,
+    ) -> Option<Arc<CachedState>> {
+        let entry = self.states.get(&state_key(workspace_id, region, secret_id));
+        let Some(entry) = entry else {
+            crate::telemetry::cache("state", false);
+            return None;
+        };
+        // A safety net for writers outside every server (an admin CLI without Redis):
+        // no state is trusted for longer than MAX_AGE.
+        if entry.loaded.elapsed() > MAX_AGE {
+            crate::telemetry::cache("state", false);
+            return None;
+        }
+        let slot = slot_of(workspace_id, region, &entry.row.name);
+        let fresh_local = self.slots[slot].load(Ordering::Acquire) == entry.local_gen;
+        let fresh_shared = match self.shared_generation(slot).await {
+            Ok(g) => g == entry.shared_gen,
+            Err(()) => false,
+        };
+        crate::telemetry::cache("state", fresh_local && fresh_shared);
+        (fresh_local && fresh_shared).then_some(entry)
+    }
+
+    /// Generations to remember before loading `secret_id` from the database: one per name
+    /// the id could denote (a full ARN's tail is the name plus `-XXXXXX`).
+    pub async fn snapshots(
+        &self,
+        workspace_id: &str,
+        region: &str,
+        secret_id: &str,
+    ) -> Vec<Snapshot> {
+        let mut names = Vec::with_capacity(2);
+        match super::parse_arn(secret_id) {
+            Some(arn) => {
+                names.push(arn.tail.to_string());
+                let t = arn.tail;
+                if t.len() > 7 && t.as_bytes()[t.len() - 7] == b'-' {
+                    names.push(t[..t.len() - 7].to_string());
+                }
+            }
+            None => names.push(secret_id.to_string()),
+        }
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let slot = slot_of(workspace_id, region, &name);
+            let local = self.slots[slot].load(Ordering::Acquire);
+            let snap = match self.shared_generation(slot).await {
+                Ok(shared) => Snapshot {
+                    name,
+                    local,
+                    shared,
+                    cacheable: true,
+                },
+                Err(()) => Snapshot {
+                    name,
+                    local,
+                    shared: None,
+                    cacheable: false,
+                },
+            };
+            out.push(snap);
+        }
+        out
+    }
+
+    /// Remember a state loaded after `snapshots` were taken (if one of them names it).
+    pub fn put_state(
+        &self,
+        secret_id: &str,
+        snapshots: &[Snapshot],
+        row: SecretRow,
+        versions: Vec<VersionMetaRow>,
+        labels: super::labels::Labels,
+    ) {
+        let Some(snapshot) = snapshots.iter().find(|s| s.name == row.name) else {
+            return;
+        };
+        if !snapshot.cacheable {
+            return;
+        }
+        let key = state_key(&row.workspace_id, &row.region, secret_id);
+        let entry = CachedState {
+            row,
+            versions,
+            labels,
+            local_gen: snapshot.local,
+            shared_gen: snapshot.shared,
+            loaded: std::time::Instant::now(),
+        };
+        self.states.insert(key, Arc::new(entry));
+    }
+
+    /// A cached version row.
+    pub fn version(&self, secret_id: &str, version_id: &str) -> Option<Arc<VersionRow>> {
+        let v = self.versions.get(&version_key(secret_id, version_id));
+        crate::telemetry::cache("version", v.is_some());
+        v
+    }
+
+    /// Remember a version row (immutable once written).
+    pub fn put_version(&self, row: Arc<VersionRow>) {
+        self.versions
+            .insert(version_key(&row.secret_id, &row.version_id), row);
+    }
+
+    /// Has this node recorded a read of the version today already?
+    pub fn touched_today(&self, secret_id: &str, version_id: &str, day: i64) -> bool {
+        self.touched.get(&version_key(secret_id, version_id)) == Some(day)
+    }
+
+    /// Note that the version's read was recorded for `day`.
+    pub fn mark_touched(&self, secret_id: &str, version_id: &str, day: i64) {
+        self.touched.insert(version_key(secret_id, version_id), day);
+    }
+
+    /// A write to `name` committed: drop cached states here and, with Redis, everywhere.
+    /// Returns once the shared generation moved (or Redis failed, which is logged; other
+    /// nodes then bypass their caches because they cannot reach Redis either).
+    pub async fn invalidate(&self, workspace_id: &str, region: &str, name: &str) {
+        let slot = slot_of(workspace_id, region, name);
+        self.slots[slot].fetch_add(1, Ordering::AcqRel);
+        let Some(shared) = &self.shared else { return };
+        if shared.is_down() {
+            return;
+        }
+        let result = async {
+            let mut conn = shared.pool.get().await.map_err(|e| e.to_string())?;
+            let _: i64 = conn
+                .incr(shared_key(slot), 1)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _: i64 = conn
+                .publish(CHANNEL, slot)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<(), String>(())
+        }
+        .await;
+        if let Err(e) = result {
+            shared.mark_down();
+            tracing::warn!(error = %e, "redis invalidation failed");
+        }
+    }
+}
+
+impl Default for SecretCache {
+    fn default() -> Self {
+        SecretCache::new()
+    }
+}

@@ -1,0 +1,74 @@
+//! Prometheus metrics on `/metrics`.
+//!
+//! Label values come only from bounded sets: operation names, AWS error codes and
+//! `success`. Never a secret name, a workspace id or a value.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::time::Duration;
+
+/// Request duration histogram, by operation and status.
+pub const OPERATION_DURATION: &str = "vault_secret_operation_duration_seconds";
+/// Request counter, by operation and status.
+pub const OPERATIONS_TOTAL: &str = "vault_secret_operations_total";
+
+/// Install the global Prometheus recorder; `None` if one is already installed.
+pub fn install() -> Option<PrometheusHandle> {
+    let buckets = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(OPERATION_DURATION.into()), &buckets)
+        .ok()?
+        .set_buckets_for_metric(Matcher::Prefix("vault_audit_".into()), &buckets)
+        .ok()?
+        .install_recorder()
+        .ok()?;
+    describe();
+    let upkeep = handle.clone();
+    // Histograms are drained by upkeep; without it they grow without bound.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Some(handle)
+}
+
+fn describe() {
+    metrics::describe_histogram!(
+        OPERATION_DURATION,
+        metrics::Unit::Seconds,
+        "Time to serve a request, by operation and status"
+    );
+    metrics::describe_counter!(OPERATIONS_TOTAL, "Requests served, by operation and status");
+    metrics::describe_counter!("vault_cache_hits_total", "Secret cache hits, by cache");
+    metrics::describe_counter!("vault_cache_misses_total", "Secret cache misses, by cache");
+    metrics::describe_histogram!("vault_audit_batch_size", "Audit rows per group commit");
+    metrics::describe_histogram!(
+        "vault_audit_commit_seconds",
+        metrics::Unit::Seconds,
+        "Time to commit one audit batch"
+    );
+    metrics::describe_gauge!("vault_db_pool_connections", "Database connections open");
+    metrics::describe_gauge!("vault_db_pool_idle", "Database connections idle");
+    metrics::describe_gauge!("vault_db_pool_in_use", "Database connections in use");
+}
+
+/// Record one served request.
+pub fn record(api: &'static str, operation: &'static str, status: &'static str, elapsed: Duration) {
+    metrics::counter!(OPERATIONS_TOTAL, "api" => api, "operation" => operation, "status" => status)
+        .increment(1);
+    metrics::histogram!(OPERATION_DURATION, "api" => api, "operation" => operation, "status" => status)
+        .record(elapsed.as_secs_f64());
+}
+
+/// Count a cache lookup.
+pub fn cache(name: &'static str, hit: bool) {
+    if hit {
+        metrics::counter!("vault_cache_hits_total", "cache" => name).increment(1);
+    } else {
+        metrics::counter!("vault_cache_misses_total", "cache" => name).increment(1);
+    }
+}

@@ -1,0 +1,377 @@
+//! The audit log: one row per request (including denied and unauthenticated ones), never a
+//! value, fail-closed; and PostgreSQL row-level security hiding other tenants' rows.
+
+use crate::both_backends;
+use crate::harness::{Backend, ROOT_AKID, ROOT_SECRET, TestServer, pg_admin_url, unique};
+use crate::raw::Raw;
+use ragnos_vault::store::{AuditFilter, AuditRow, Db};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Every audit row of a workspace (or of unauthenticated calls, workspace ""), via the store.
+async fn audit_rows(db: &Db, workspace_id: &str) -> Vec<AuditRow> {
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let page = db
+            .audit_page(workspace_id, &AuditFilter::default(), before.clone(), 1000)
+            .await
+            .expect("audit page");
+        let Some(last) = page.last() else { break };
+        before = Some((last.at, last.id.clone()));
+        out.extend(page);
+    }
+    out
+}
+
+async fn open_db(server: &TestServer) -> Db {
+    Db::connect(&server.database_url, 2)
+        .await
+        .expect("open the server's database")
+}
+
+fn request_id(r: &crate::raw::Reply) -> String {
+    r.headers["x-amzn-requestid"]
+        .to_str()
+        .expect("request id")
+        .to_string()
+}
+
+async fn one_row_per_request(server: &TestServer) {
+    let root = Raw::new(&server.endpoint, ROOT_AKID, ROOT_SECRET);
+    let name = unique("audited");
+    let value = format!("AUDIT-VALUE-{}", uuid::Uuid::new_v4().simple());
+    let token = "0123456789abcdef0123456789abcdef";
+    // (reply, expected outcome, expected to land in the root workspace)
+    let mut expected: Vec<(String, &str, bool)> = Vec::new();
+    let r = root
+        .call_json(
+            "CreateSecret",
+            json!({"Name": name, "SecretString": value, "ClientRequestToken": token}),
+        )
+        .await;
+    expected.push((request_id(&r), "success", true));
+    let r = root
+        .call_json(
+            "CreateSecret",
+            json!({"Name": name, "SecretString": value, "ClientRequestToken": token}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "idempotent replay");
+    expected.push((request_id(&r), "success", true));
+    let r = root
+        .call_json("GetSecretValue", json!({"SecretId": name}))
+        .await;
+    assert_eq!(r.json["SecretString"], value);
+    expected.push((request_id(&r), "success", true));
+    let r = root
+        .call_json("GetSecretValue", json!({"SecretId": unique("missing")}))
+        .await;
+    expected.push((request_id(&r), "ResourceNotFoundException", true));
+    let r = root.call_json("PutSecretValue", json!({"SecretId": name, "SecretString": format!("{value}-2"), "ClientRequestToken": "fedcba9876543210fedcba9876543210"})).await;
+    expected.push((request_id(&r), "success", true));
+    let r = root.call("CreateSecret", "{bad json").await;
+    expected.push((request_id(&r), "SerializationException", true));
+    let r = root.call_json("NoSuchOp", json!({})).await;
+    expected.push((request_id(&r), "UnknownOperationException", true));
+    let (akid, secret, _) = server.new_key("default", "read", &[]);
+    let reader = Raw::new(&server.endpoint, &akid, &secret);
+    let r = reader
+        .call_json("DeleteSecret", json!({"SecretId": name}))
+        .await;
+    expected.push((request_id(&r), "AccessDeniedException", true));
+    let stranger = Raw::new(
+        &server.endpoint,
+        "AKIANOBODYNOBODY0000",
+        "nobody-secret-nobody-secret",
+    );
+    let r = stranger
+        .call_json("GetSecretValue", json!({"SecretId": name}))
+        .await;
+    expected.push((request_id(&r), "UnrecognizedClientException", false));
+    let wrong = Raw::new(
+        &server.endpoint,
+        ROOT_AKID,
+        "wrong-secret-wrong-secret-wrong",
+    );
+    let r = wrong
+        .call_json("GetSecretValue", json!({"SecretId": name}))
+        .await;
+    expected.push((request_id(&r), "InvalidSignatureException", false));
+
+    let db = open_db(server).await;
+    let workspace = db
+        .workspace_by_name("default")
+        .await
+        .expect("query")
+        .expect("default workspace");
+    let mut rows = audit_rows(&db, &workspace.id).await;
+    rows.extend(audit_rows(&db, "").await);
+    let mut by_request: HashMap<&str, Vec<&AuditRow>> = HashMap::new();
+    for row in &rows {
+        by_request
+            .entry(row.request_id.as_str())
+            .or_default()
+            .push(row);
+    }
+    for (rid, outcome, in_workspace) in &expected {
+        let found = by_request
+            .get(rid.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        assert_eq!(
+            found.len(),
+            1,
+            "request {rid} ({outcome}) must have exactly one audit row, has {}",
+            found.len()
+        );
+        let row = found[0];
+        assert_eq!(row.outcome, *outcome, "request {rid}");
+        assert_eq!(row.api, "aws");
+        assert_eq!(row.workspace_id.is_empty(), !in_workspace, "request {rid}");
+        assert!(row.source_ip.as_deref() == Some("127.0.0.1"));
+        if *outcome == "success" {
+            assert_eq!(row.status, 200);
+            assert_eq!(row.resource_id.as_deref(), Some(name.as_str()));
+        } else {
+            assert_eq!(row.status, 400);
+        }
+    }
+    // The unauthenticated-with-a-claimed-key rows still name the key that was claimed.
+    let denied = by_request[expected[8].0.as_str()][0];
+    assert_eq!(
+        denied.access_key_id.as_deref(),
+        Some("AKIANOBODYNOBODY0000")
+    );
+    // No value anywhere in the audit log or the logs.
+    let dump = serde_json::to_string(&rows).expect("json");
+    assert!(
+        !dump.contains(&value),
+        "a secret value reached the audit log"
+    );
+    assert!(
+        !server.logs().contains(&value),
+        "a secret value reached the server log"
+    );
+    assert!(
+        !server.logs().contains(ROOT_SECRET),
+        "the root secret key reached the server log"
+    );
+}
+both_backends!(one_row_per_request);
+
+async fn audit_pages_over_ten_thousand_rows(server: &TestServer) {
+    let db = open_db(server).await;
+    let workspace = db
+        .workspace_by_name("default")
+        .await
+        .expect("query")
+        .expect("default");
+    let base = 1_700_000_000_000i64;
+    let rows: Vec<AuditRow> = (0..10_500)
+        .map(|i| AuditRow {
+            // Several rows share a millisecond, so the id breaks ties in the cursor.
+            at: base + i / 3,
+            id: format!("{i:08}"),
+            workspace_id: workspace.id.clone(),
+            api: "aws".into(),
+            action: if i % 2 == 0 {
+                "GetSecretValue"
+            } else {
+                "PutSecretValue"
+            }
+            .into(),
+            resource_type: "secret".into(),
+            resource_id: Some(format!("s{}", i % 7)),
+            principal: "key:test".into(),
+            access_key_id: None,
+            outcome: "success".into(),
+            status: 200,
+            source_ip: None,
+            user_agent: None,
+            request_id: format!("req-{i}"),
+        })
+        .collect();
+    db.append_audit(&rows).await.expect("append");
+    let filter = AuditFilter {
+        from: Some(base),
+        to: Some(base + 100_000),
+        ..Default::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut before = None;
+    let mut previous: Option<(i64, String)> = None;
+    loop {
+        let page = db
+            .audit_page(&workspace.id, &filter, before.clone(), 777)
+            .await
+            .expect("page");
+        let Some(last) = page.last() else { break };
+        for row in &page {
+            let key = (row.at, row.id.clone());
+            if let Some(p) = &previous {
+                assert!(key < *p, "pages must be strictly newest-first");
+            }
+            previous = Some(key);
+            assert!(seen.insert(row.id.clone()), "row {} returned twice", row.id);
+        }
+        before = Some((last.at, last.id.clone()));
+    }
+    assert_eq!(seen.len(), 10_500);
+    let puts = AuditFilter {
+        action: Some("PutSecretValue".into()),
+        resource: Some("s3".into()),
+        ..filter
+    };
+    let page = db
+        .audit_page(&workspace.id, &puts, None, 10_000)
+        .await
+        .expect("filtered");
+    let expected = (0..10_500).filter(|i| i % 2 == 1 && i % 7 == 3).count();
+    assert_eq!(page.len(), expected);
+}
+both_backends!(audit_pages_over_ten_thousand_rows);
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_level_security_hides_other_tenants() {
+    let Some(server) = TestServer::start(Backend::Postgres) else {
+        return;
+    };
+    let root = crate::harness::root_client(&server);
+    root.create_secret()
+        .name(unique("tenant-a"))
+        .secret_string("a")
+        .send()
+        .await
+        .expect("a");
+    let (akid, secret, _) = server.new_workspace_key("admin", &[]);
+    let other = crate::harness::sdk_client(&server.endpoint, &akid, &secret, "us-east-1");
+    other
+        .create_secret()
+        .name(unique("tenant-b"))
+        .secret_string("b")
+        .send()
+        .await
+        .expect("b");
+    let db = open_db(&server).await;
+    let a = db
+        .workspace_by_name("default")
+        .await
+        .expect("q")
+        .expect("a")
+        .id;
+    let url = &server.database_url;
+    for table in ["secrets", "secret_versions", "version_stages", "audit_log"] {
+        let total = psql(url, &format!("SELECT count(*) FROM {table}"));
+        let others = psql(
+            url,
+            &format!("SELECT count(*) FROM {table} WHERE workspace_id <> '{a}'"),
+        );
+        assert!(
+            others.parse::<i64>().expect("n") > 0,
+            "{table} has rows of other tenants (as the owner)"
+        );
+        // As the server's role, with workspace A set, a query that forgets its WHERE sees only A.
+        let seen = psql(
+            url,
+            &format!(
+                "SET ROLE ragnos_app; BEGIN; SET LOCAL app.current_workspace_id = '{a}'; \
+                 SELECT count(*) FROM {table} WHERE workspace_id <> '{a}'; COMMIT;"
+            ),
+        );
+        assert_eq!(
+            seen, "0",
+            "{table}: RLS leaked another tenant's rows (total {total})"
+        );
+        // And with no workspace set at all, nothing.
+        let none = psql(
+            url,
+            &format!("SET ROLE ragnos_app; SELECT count(*) FROM {table};"),
+        );
+        assert_eq!(none, "0", "{table}: rows visible without a workspace");
+        // Writes into another workspace are refused too.
+    }
+    let refused = std::process::Command::new("psql")
+        .args([
+            url.as_str(),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qtAc",
+            &format!(
+                "SET ROLE ragnos_app; BEGIN; SET LOCAL app.current_workspace_id = '{a}'; \
+                 UPDATE secrets SET description = 'x' WHERE workspace_id <> '{a}'; \
+                 INSERT INTO audit_log (at, id, workspace_id, api, action, resource_type, principal, outcome, status, request_id) \
+                 VALUES (1, 'x', 'someone-else', 'aws', 'x', 'x', 'x', 'x', 200, 'x'); COMMIT;"
+            ),
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        !refused.status.success(),
+        "RLS must refuse a row of another workspace"
+    );
+    // The role owns nothing and cannot bypass RLS.
+    let flags = psql(
+        url,
+        "SELECT rolbypassrls::text || rolsuper::text FROM pg_roles WHERE rolname = 'ragnos_app'",
+    );
+    assert_eq!(flags, "falsefalse");
+    let owned = psql(
+        url,
+        "SELECT count(*) FROM pg_tables WHERE tableowner = 'ragnos_app'",
+    );
+    assert_eq!(owned, "0");
+    let _ = pg_admin_url();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_failure_fails_closed() {
+    let Some(server) = TestServer::start(Backend::Postgres) else {
+        return;
+    };
+    let root = Raw::new(&server.endpoint, ROOT_AKID, ROOT_SECRET);
+    let name = unique("closed");
+    let value = format!("FAIL-CLOSED-{}", uuid::Uuid::new_v4().simple());
+    let r = root.call_json("CreateSecret", json!({"Name": name, "SecretString": value, "ClientRequestToken": "0123456789abcdef0123456789abcdef"})).await;
+    assert_eq!(r.status, 200);
+    psql(
+        &server.database_url,
+        "REVOKE INSERT ON audit_log FROM ragnos_app",
+    );
+    let r = root
+        .call_json("GetSecretValue", json!({"SecretId": name}))
+        .await;
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.raw));
+    assert_eq!(r.code(), "InternalServiceError");
+    assert!(
+        !String::from_utf8_lossy(&r.raw).contains(&value),
+        "a value left without its audit row"
+    );
+    let r = root.call_json("PutSecretValue", json!({"SecretId": name, "SecretString": "new", "ClientRequestToken": "fedcba9876543210fedcba9876543210"})).await;
+    assert_eq!(r.status, 500);
+    psql(
+        &server.database_url,
+        "GRANT INSERT ON audit_log TO ragnos_app",
+    );
+    let r = root
+        .call_json("GetSecretValue", json!({"SecretId": name}))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json["SecretString"], value,
+        "the failed PutSecretValue must not have been applied"
+    );
+}
