@@ -3,6 +3,7 @@
 
 mod at_rest;
 mod audit;
+mod clients;
 mod cluster;
 mod harness;
 mod import;
