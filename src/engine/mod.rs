@@ -252,6 +252,11 @@ impl Engine {
         Engine { db, cache }
     }
 
+    /// The cache (shared with the importer, so its writes drop cached states).
+    pub fn cache(&self) -> Arc<cache::SecretCache> {
+        self.cache.clone()
+    }
+
     /// The database handle.
     pub fn db(&self) -> &Db {
         &self.db

@@ -29,6 +29,7 @@
 
 pub mod jwt;
 pub mod login;
+pub mod migrate;
 pub mod openapi;
 pub mod routes;
 mod secrets;
@@ -453,6 +454,7 @@ pub struct Rest {
     limiter: login::IpLimiter,
     dummy_hash: String,
     openapi: Bytes,
+    jobs: migrate::Jobs,
 }
 
 #[derive(Deserialize)]
@@ -522,6 +524,7 @@ impl Rest {
             limiter: login::IpLimiter::new(LOGIN_BURST, LOGIN_REFILL_PER_SECOND),
             dummy_hash: login::dummy_hash(),
             openapi,
+            jobs: migrate::Jobs::default(),
         })
     }
 
@@ -728,6 +731,8 @@ impl Rest {
             RouteId::SecretsUpdate => self.update_secret(call, &member, &body).await,
             RouteId::SecretsDelete => self.delete_secret(call, &member).await,
             RouteId::AuditQuery => self.query_audit(call, &member).await,
+            RouteId::MigrateAwsStart => self.start_migration(call, &member, &body).await,
+            RouteId::MigrateAwsStatus => self.migration_status(call, &member),
             RouteId::Login
             | RouteId::OpenApi
             | RouteId::WorkspacesCreate
@@ -1288,6 +1293,41 @@ impl Rest {
     }
 
     // ------------------------------------------------------------------ audit
+
+    async fn start_migration(
+        &self,
+        call: &mut Call,
+        member: &Member,
+        body: &[u8],
+    ) -> Result<Reply, RestError> {
+        let parsed: migrate::MigrateAwsBody = parse_body(body)?;
+        call.row.resource_id = Some(parsed.from_endpoint_url.clone().unwrap_or_else(|| {
+            format!(
+                "aws:{}",
+                parsed.from_region.as_deref().unwrap_or("us-east-1")
+            )
+        }));
+        let view = self.jobs.start(
+            self.db().clone(),
+            self.master.clone(),
+            self.engine.cache(),
+            &member.tenant.id,
+            parsed,
+            call.now_ms(),
+        );
+        Reply::json(StatusCode::ACCEPTED, &view)
+    }
+
+    fn migration_status(&self, call: &mut Call, member: &Member) -> Result<Reply, RestError> {
+        let id = call.params.job_id.clone().unwrap_or_default();
+        call.row.resource_id = Some(id.clone());
+        match self.jobs.get(&member.tenant.id, &id) {
+            Some(view) => Reply::json(StatusCode::OK, &view),
+            None => Err(RestError::not_found(
+                "No such migration job on this node.".to_string(),
+            )),
+        }
+    }
 
     async fn query_audit(&self, call: &mut Call, member: &Member) -> Result<Reply, RestError> {
         let filter = AuditFilter {

@@ -465,6 +465,34 @@ fn schemas() -> Value {
             "requestId": {"type": "string"},
         },
     }));
+    m.insert("MigrateAwsRequest".into(), json!({
+        "type": "object",
+        "required": ["accessKeyId", "secretAccessKey"],
+        "properties": {
+            "fromRegion": {"type": "string", "description": "Source region (default us-east-1)."},
+            "fromEndpointUrl": {"type": "string", "description": "Source endpoint override."},
+            "accessKeyId": {"type": "string"},
+            "secretAccessKey": {"type": "string", "format": "password", "writeOnly": true},
+            "sessionToken": {"type": "string", "format": "password", "writeOnly": true},
+            "targetRegion": {"type": "string", "description": "Region here (default: the source region)."},
+            "dryRun": {"type": "boolean", "default": false},
+        },
+    }));
+    m.insert("MigrationJob".into(), json!({
+        "type": "object",
+        "required": ["id", "workspaceId", "status", "done", "startedAt"],
+        "properties": {
+            "id": {"type": "string"},
+            "workspaceId": {"type": "string"},
+            "status": {"type": "string", "enum": ["running", "succeeded", "completed_with_differences", "failed"]},
+            "total": {"type": "integer", "nullable": true},
+            "done": {"type": "integer"},
+            "startedAt": {"type": "string", "format": "date-time"},
+            "finishedAt": {"type": "string", "format": "date-time", "nullable": true},
+            "report": {"type": "object", "nullable": true, "description": "The importer's validation report (per secret and version: SHA-256 at source and target)."},
+            "error": {"type": "string", "nullable": true},
+        },
+    }));
     m.insert(
         "AuditPage".into(),
         json!({

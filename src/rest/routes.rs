@@ -33,6 +33,8 @@ pub enum RouteId {
     SecretsUpdate,
     SecretsDelete,
     AuditQuery,
+    MigrateAwsStart,
+    MigrateAwsStatus,
 }
 
 /// What a caller needs before a route's handler runs.
@@ -424,6 +426,34 @@ pub const ROUTES: &[Route] = &[
         ],
         errors: &[400, 401, 403, 404],
     },
+    Route {
+        id: RouteId::MigrateAwsStart,
+        method: "POST",
+        path: "/api/v1/workspaces/{id}/migrate/aws",
+        name: "migrate.aws.start",
+        guard: Guard::Member(Some(Permission::WorkspaceAdmin)),
+        resource_type: "migration",
+        summary: "Start importing every secret of an AWS account and region (or any Secrets Manager-compatible endpoint) into this workspace; returns a job to poll.",
+        request: Some("MigrateAwsRequest"),
+        status: 202,
+        response: "MigrationJob",
+        query: &[],
+        errors: &[400, 401, 403, 404],
+    },
+    Route {
+        id: RouteId::MigrateAwsStatus,
+        method: "GET",
+        path: "/api/v1/workspaces/{id}/migrate/aws/{jobId}",
+        name: "migrate.aws.status",
+        guard: Guard::Member(Some(Permission::WorkspaceAdmin)),
+        resource_type: "migration",
+        summary: "Progress of an import job and, once finished, its validation report (SHA-256 per version, never values).",
+        request: None,
+        status: 200,
+        response: "MigrationJob",
+        query: &[],
+        errors: &[401, 403, 404],
+    },
 ];
 
 /// Decoded path parameters of a matched route.
@@ -437,6 +467,8 @@ pub struct PathParams {
     pub user_id: Option<String>,
     /// `{accessKeyId}`.
     pub access_key_id: Option<String>,
+    /// `{jobId}`.
+    pub job_id: Option<String>,
 }
 
 /// The outcome of routing one request.
@@ -495,6 +527,7 @@ fn match_template(template: &str, raw_path: &str) -> Option<PathParams> {
             "key" => params.key = Some(value),
             "userId" => params.user_id = Some(value),
             "accessKeyId" => params.access_key_id = Some(value),
+            "jobId" => params.job_id = Some(value),
             _ => return None,
         }
     }
