@@ -133,6 +133,17 @@ impl Access {
         self.scopes.is_empty() || self.scopes.iter().any(|p| name.starts_with(p.as_str()))
     }
 
+    /// Are all of `scopes` within the caller's own prefixes? A caller may only hand out
+    /// rights it holds: an unscoped caller covers anything, a scoped one only narrower,
+    /// non-empty scope lists.
+    pub fn covers(&self, scopes: &[String]) -> bool {
+        self.scopes.is_empty()
+            || (!scopes.is_empty()
+                && scopes
+                    .iter()
+                    .all(|s| self.scopes.iter().any(|own| s.starts_with(own.as_str()))))
+    }
+
     /// Deny a name outside the caller's prefixes. For an ARN the part after `:secret:` is
     /// checked, which starts with the name.
     pub fn check_name(&self, secret_id: &str) -> Result<(), EngineError> {
@@ -232,6 +243,35 @@ impl Keyring {
             keys.insert(akid.to_string(), entry.clone());
         }
         Ok(Some(entry))
+    }
+
+    /// Drop a cached access key and its signing keys, so a revocation applies to the very
+    /// next request on this node (other nodes re-read within [`KEY_TTL`]).
+    pub fn forget(&self, akid: &str) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.remove(akid);
+        }
+        if let Ok(mut signing) = self.signing.lock() {
+            signing.retain(|(id, _, _), _| id != akid);
+        }
+    }
+
+    /// Drop a deleted workspace's cached key and every cached access key of it.
+    pub fn forget_workspace(&self, workspace_id: &str) {
+        if let Ok(mut tenants) = self.tenants.lock() {
+            tenants.remove(workspace_id);
+        }
+        let gone: Vec<String> = match self.keys.lock() {
+            Ok(keys) => keys
+                .values()
+                .filter(|k| k.workspace_id == workspace_id)
+                .map(|k| k.access_key_id.clone())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for akid in gone {
+            self.forget(&akid);
+        }
     }
 
     /// The SigV4 signing key of `key` for one day and region, derived once and cached.

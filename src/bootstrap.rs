@@ -5,7 +5,7 @@ use crate::admin::{self, AdminError};
 use crate::auth::Role;
 use crate::config::StorageArgs;
 use crate::crypto::MasterKey;
-use crate::store::{Db, StoreError};
+use crate::store::{Db, MembershipRow, StoreError, UserRow, WorkspaceRow};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -34,6 +34,9 @@ pub enum BootError {
     /// Filesystem trouble.
     #[error("{0}")]
     Io(String),
+    /// Bad start-up configuration (the message names the setting).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Current time in epoch milliseconds.
@@ -99,31 +102,103 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// First start: create workspace `default` and its admin access key unless it exists.
-/// Returns the new key when one was generated, so the caller can print it once.
+/// First start: create workspace `default` and its admin access key unless it exists,
+/// then the root admin user from `RAGNOS_ROOT_EMAIL` / `RAGNOS_ROOT_PASSWORD` unless a
+/// user with that email exists (also on a later start, so the user can be added to an
+/// existing deployment). Returns the new key when one was generated, so the caller can
+/// print it once.
 pub async fn provision_default(
     db: &Db,
     master: &MasterKey,
 ) -> Result<Option<admin::NewAccessKey>, BootError> {
-    if db.workspace_by_name("default").await?.is_some() {
-        return Ok(None);
-    }
-    let account = env("RAGNOS_ROOT_ACCOUNT_ID");
-    let ws =
-        match admin::create_workspace(db, master, "default", account.as_deref(), now_ms()).await {
-            Ok(ws) => ws,
-            // Another node provisioned it first.
-            Err(AdminError::Exists(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-    let given = match (
-        env("RAGNOS_ROOT_ACCESS_KEY_ID"),
-        env("RAGNOS_ROOT_SECRET_ACCESS_KEY"),
-    ) {
-        (Some(id), Some(secret)) => Some((id, Zeroizing::new(secret))),
-        _ => None,
+    let (ws, key) = match db.workspace_by_name("default").await? {
+        Some(ws) => (ws, None),
+        None => {
+            let account = env("RAGNOS_ROOT_ACCOUNT_ID");
+            match admin::create_workspace(db, master, "default", account.as_deref(), now_ms()).await
+            {
+                Ok(ws) => {
+                    let given = match (
+                        env("RAGNOS_ROOT_ACCESS_KEY_ID"),
+                        env("RAGNOS_ROOT_SECRET_ACCESS_KEY"),
+                    ) {
+                        (Some(id), Some(secret)) => Some((id, Zeroizing::new(secret))),
+                        _ => None,
+                    };
+                    let key = admin::create_access_key(
+                        db,
+                        master,
+                        &ws,
+                        Role::Admin,
+                        Vec::new(),
+                        given,
+                        now_ms(),
+                    )
+                    .await?;
+                    (ws, Some(key))
+                }
+                // Another node provisioned it first.
+                Err(AdminError::Exists(_)) => match db.workspace_by_name("default").await? {
+                    Some(ws) => (ws, None),
+                    None => return Ok(None),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
-    let key =
-        admin::create_access_key(db, master, &ws, Role::Admin, Vec::new(), given, now_ms()).await?;
-    Ok(Some(key))
+    provision_root_user(db, &ws).await?;
+    Ok(key)
+}
+
+/// Create the `RAGNOS_ROOT_EMAIL` user (argon2id hash of `RAGNOS_ROOT_PASSWORD`) as an
+/// admin of `ws`, unless a user with that email already exists. Returns whether it did.
+pub async fn provision_root_user(db: &Db, ws: &WorkspaceRow) -> Result<bool, BootError> {
+    let (Some(email), Some(password)) = (env("RAGNOS_ROOT_EMAIL"), env("RAGNOS_ROOT_PASSWORD"))
+    else {
+        return Ok(false);
+    };
+    let password = Zeroizing::new(password);
+    let email = email.trim().to_lowercase();
+    if !email.contains('@') {
+        return Err(BootError::Config(
+            "RAGNOS_ROOT_EMAIL must be an email address".into(),
+        ));
+    }
+    if password.chars().count() < crate::rest::login::MIN_PASSWORD_LEN {
+        return Err(BootError::Config(format!(
+            "RAGNOS_ROOT_PASSWORD must be at least {} characters",
+            crate::rest::login::MIN_PASSWORD_LEN
+        )));
+    }
+    if db.user_by_email(&email).await?.is_some() {
+        return Ok(false);
+    }
+    let hash = crate::rest::login::hash_password(password)
+        .await
+        .map_err(BootError::Config)?;
+    let now = now_ms();
+    let user = UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: email.clone(),
+        password_hash: hash,
+        created_at: now,
+        failed_logins: 0,
+        locked_until: None,
+    };
+    match db.insert_user(&user).await {
+        Ok(()) => {}
+        // Another node created it first.
+        Err(StoreError::Conflict) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    db.upsert_membership(&MembershipRow {
+        workspace_id: ws.id.clone(),
+        user_id: user.id.clone(),
+        role: Role::Admin.as_str().into(),
+        scopes: "[]".into(),
+        created_at: now,
+    })
+    .await?;
+    tracing::info!(email = %email, workspace = %ws.name, "created the root admin user");
+    Ok(true)
 }

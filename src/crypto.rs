@@ -11,6 +11,7 @@
 //! - `ctx(label, ids…)` = `0x01 ‖ for each of label, ids…: u64 big-endian byte length ‖ bytes`;
 //! - wrap key = HKDF-SHA256(ikm = master, no salt, info = `ragnos-vault/wrap/v1`), AAD = `ctx("ragnos-vault/wrap/v1", workspace_id)`;
 //! - value key = HKDF-SHA256(master, info = `ragnos-vault/value/v1`), AAD = `ctx("ragnos-vault/value/v1", purpose, context)`;
+//! - purpose keys (e.g. the REST API's JWT signing key) = HKDF-SHA256(master, info = `ctx("ragnos-vault/purpose/v1", purpose)`);
 //! - data key = HKDF-SHA256(workspace key, info = `ctx("ragnos-vault/data/v1", workspace_id, secret_id, version_id)`),
 //!   AAD = `ctx("ragnos-vault/version/v1", workspace_id, secret_id, version_id)`;
 //! - blob = `0x01 ‖ nonce (12) ‖ ciphertext ‖ tag (16)`; the leading format byte is inside every AAD too.
@@ -47,6 +48,7 @@ const WRAP_INFO: &str = "ragnos-vault/wrap/v1";
 const VALUE_INFO: &str = "ragnos-vault/value/v1";
 const DATA_INFO: &str = "ragnos-vault/data/v1";
 const VERSION_AAD: &str = "ragnos-vault/version/v1";
+const PURPOSE_INFO: &str = "ragnos-vault/purpose/v1";
 const FINGERPRINT_MSG: &[u8] = b"ragnos-vault/fingerprint";
 
 /// Errors of this module; no variant ever carries key or plaintext bytes.
@@ -198,6 +200,21 @@ impl MasterKey {
             &context(VALUE_INFO, &[purpose, context_id]),
             sealed,
         )
+    }
+
+    /// A 32-byte key for one purpose (e.g. `jwt-hs256`), derived with HKDF so it is the same
+    /// on every node sharing this master key and survives restarts without being stored.
+    pub fn derive_purpose_key(&self, purpose: &str) -> Zeroizing<[u8; KEY_LEN]> {
+        let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+        let info = context(PURPOSE_INFO, &[purpose]);
+        // HKDF only refuses outputs longer than 255 hash blocks; 32 bytes is one.
+        if Hkdf::<Sha256>::new(None, &self.key[..])
+            .expand(&info, &mut okm[..])
+            .is_err()
+        {
+            fatal("HKDF refused a 32-byte output");
+        }
+        okm
     }
 
     /// Short non-secret fingerprint (hex of HMAC-SHA256(key, "ragnos-vault/fingerprint") first 8 bytes) stored in the DB so start-up can detect a wrong master key with a clear error.

@@ -6,6 +6,7 @@ use ragnos_vault::config::{ServerArgs, StorageArgs};
 use ragnos_vault::engine::Engine;
 use ragnos_vault::import::{self, ImportOptions, ImportProgress, SourceConfig, TargetWorkspace};
 use ragnos_vault::protocol::Protocol;
+use ragnos_vault::rest::{Rest, RestConfig};
 use ragnos_vault::server::{self, App};
 use ragnos_vault::{admin, bootstrap};
 use std::io::IsTerminal;
@@ -190,9 +191,16 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
         }
         _ => Engine::new(db.clone()),
     };
-    let keyring = Arc::new(Keyring::new(db.clone(), master));
+    let keyring = Arc::new(Keyring::new(db.clone(), master.clone()));
     let audit = ragnos_vault::audit::AuditWriter::start(db.clone());
     let metrics = ragnos_vault::telemetry::install();
+    let rest = Rest::new(
+        engine.clone(),
+        keyring.clone(),
+        audit.clone(),
+        master,
+        &RestConfig::from_env(),
+    )?;
     let app = Arc::new(App {
         protocol: Protocol {
             engine: engine.clone(),
@@ -200,6 +208,7 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
             audit,
         },
         metrics,
+        rest,
     });
     // Background upkeep: purge secrets whose recovery window ended (reads purge lazily
     // too), and keep the next months' audit partitions created ahead of time.

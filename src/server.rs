@@ -1,8 +1,10 @@
 //! The HTTP server: accept loop, limits, routing, request ids and graceful shutdown.
 //!
-//! `POST /` is the AWS endpoint; `/healthz` and `/readyz` are for orchestrators.
+//! `POST /` is the AWS endpoint; `/api/v1/…` is the native REST API; `/healthz` and
+//! `/readyz` are for orchestrators.
 
 use crate::protocol::{AwsError, Protocol};
+use crate::rest::Rest;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -28,6 +30,8 @@ pub struct App {
     pub protocol: Protocol,
     /// Prometheus handle, when this process installed the recorder.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The native REST API.
+    pub rest: Rest,
 }
 
 type Body = Full<Bytes>;
@@ -66,6 +70,35 @@ pub async fn handle(
 ) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    if path == crate::rest::PREFIX || path.starts_with("/api/v1/") {
+        let started = std::time::Instant::now();
+        let out = app
+            .rest
+            .handle(&parts, body, &request_id, peer, SystemTime::now())
+            .await;
+        crate::telemetry::record(
+            "rest",
+            out.route,
+            out.error_code.unwrap_or("success"),
+            started.elapsed(),
+        );
+        tracing::info!(
+            request_id = %request_id,
+            route = out.route,
+            status = out.status.as_u16(),
+            error = out.error_code.unwrap_or(""),
+            micros = started.elapsed().as_micros() as u64,
+            "rest request"
+        );
+        let mut r = response(out.status, "application/json", &request_id, out.body);
+        for (name, value) in out.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                r.headers_mut().insert(name, v);
+            }
+        }
+        return r;
+    }
     match (&parts.method, parts.uri.path()) {
         (&Method::GET, "/healthz") => {
             return response(

@@ -288,6 +288,11 @@ impl Engine {
         Engine { db, cache }
     }
 
+    /// The cache (shared with the importer, so its writes drop cached states).
+    pub fn cache(&self) -> Arc<cache::SecretCache> {
+        self.cache.clone()
+    }
+
     /// The database handle.
     pub fn db(&self) -> &Db {
         &self.db
@@ -920,6 +925,9 @@ impl Engine {
         let secret_id = validate::secret_id(&input.secret_id)?.to_string();
         validate::opt_length("description", &input.description, 0, 2048)?;
         validate::opt_length("kmsKeyId", &input.kms_key_id, 0, 2048)?;
+        if let Some(tags) = &input.replace_tags {
+            validate::tags(tags)?;
+        }
         let value = new_value(&input.secret_string, &input.secret_binary)?;
         let token = match &value {
             Some(_) => Some(require_token(&input.client_request_token)?),
@@ -942,6 +950,9 @@ impl Engine {
             }
             if input.secret_type.is_some() {
                 next.row.secret_type = input.secret_type.clone();
+            }
+            if let Some(tags) = &input.replace_tags {
+                next.row.tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
             }
             let mut version = None;
             if let (Some(token), Some(value)) = (&token, &value) {

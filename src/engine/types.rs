@@ -125,6 +125,10 @@ pub struct UpdateSecretInput {
     pub secret_string: Option<String>,
     #[serde(rename = "Type")]
     pub secret_type: Option<String>,
+    /// Replace all tags in the same commit (the REST API's PUT; not an AWS member, so an
+    /// AWS body can never set it).
+    #[serde(skip)]
+    pub replace_tags: Option<Vec<Tag>>,
 }
 
 /// UpdateSecretVersionStage input.

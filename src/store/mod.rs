@@ -395,8 +395,19 @@ macro_rules! insert_audit_rows {
     }};
 }
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+/// Per-connection SQLite settings. WAL lets readers run beside the writer. `synchronous`
+/// is NORMAL by default: in WAL mode a commit is durable against a process crash
+/// (`kill -9`) without an fsync per transaction; `RAGNOS_SQLITE_SYNC=full` adds the fsync
+/// for durability against power loss, at a large cost in write throughput.
+fn sqlite_pragmas() -> String {
+    let sync = match std::env::var("RAGNOS_SQLITE_SYNC").as_deref() {
+        Ok("full") | Ok("FULL") => "FULL",
+        _ => "NORMAL",
+    };
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;"
+    )
+}
 
 impl Db {
     /// Connect, run pending migrations, and return a ready pool.
@@ -437,7 +448,7 @@ impl Db {
             // The migration harness is synchronous; run it on a blocking thread.
             tokio::task::spawn_blocking(move || -> StoreResult<()> {
                 let mut conn = diesel::SqliteConnection::establish(&migrate_path)?;
-                diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)?;
+                diesel::connection::SimpleConnection::batch_execute(&mut conn, &sqlite_pragmas())?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
                     .map_err(|e| StoreError::Migration(e.to_string()))?;
                 Ok(())
@@ -450,7 +461,7 @@ impl Db {
                 let url = url.to_string();
                 Box::pin(async move {
                     let mut conn = SqliteConn::establish(&url).await?;
-                    conn.batch_execute(SQLITE_PRAGMAS)
+                    conn.batch_execute(&sqlite_pragmas())
                         .await
                         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                     Ok(conn)
@@ -1407,7 +1418,7 @@ pub struct MembershipRow {
 
 async fn open_sqlite(path: &str) -> StoreResult<SqliteConn> {
     let mut conn = SqliteConn::establish(path).await?;
-    conn.batch_execute(SQLITE_PRAGMAS).await?;
+    conn.batch_execute(&sqlite_pragmas()).await?;
     Ok(conn)
 }
 

@@ -14,6 +14,10 @@ pub const ROOT_SECRET: &str = "test-root-secret-key-0000000000000000000";
 pub const TEST_MASTER_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmchISE=";
 /// The default workspace's account id.
 pub const ACCOUNT_ID: &str = "111122223333";
+/// The root admin user's email (`RAGNOS_ROOT_EMAIL`).
+pub const ROOT_EMAIL: &str = "root@example.com";
+/// Its password (`RAGNOS_ROOT_PASSWORD`).
+pub const ROOT_PASSWORD: &str = "root-password-for-tests";
 
 /// Which database a test server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +102,8 @@ pub struct TestServer {
     pub log_path: std::path::PathBuf,
     /// The Redis this server shares invalidations through, if any.
     pub redis_url: Option<String>,
+    /// Extra environment the server was started with (kept across restarts).
+    env: Vec<(String, String)>,
 }
 
 impl TestServer {
@@ -106,17 +112,18 @@ impl TestServer {
     /// Redis or PostgreSQL is unavailable outside CI.
     pub fn start_with_redis(backend: Backend) -> Option<TestServer> {
         let url = redis_url()?;
-        let mut server = Self::start_env(backend, &[("REDIS_URL", url.as_str())])?;
+        let mut server = Self::start_with_env(backend, &[("REDIS_URL", url.as_str())])?;
         server.redis_url = Some(url);
         Some(server)
     }
 
     /// Start a server on `backend`; `None` if PostgreSQL was asked for but is unavailable.
     pub fn start(backend: Backend) -> Option<TestServer> {
-        Self::start_env(backend, &[])
+        Self::start_with_env(backend, &[])
     }
 
-    fn start_env(backend: Backend, env: &[(&str, &str)]) -> Option<TestServer> {
+    /// [`TestServer::start`] with extra environment (e.g. `RAGNOS_JWT_TTL_SECONDS`).
+    pub fn start_with_env(backend: Backend, env: &[(&str, &str)]) -> Option<TestServer> {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_db) = match backend {
             Backend::Sqlite => (
@@ -181,6 +188,8 @@ impl TestServer {
             .env("RAGNOS_ROOT_ACCESS_KEY_ID", ROOT_AKID)
             .env("RAGNOS_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("RAGNOS_ROOT_ACCOUNT_ID", ACCOUNT_ID)
+            .env("RAGNOS_ROOT_EMAIL", ROOT_EMAIL)
+            .env("RAGNOS_ROOT_PASSWORD", ROOT_PASSWORD)
             .env("RAGNOS_LOG", "debug")
             .env("VAULT_MASTER_KEY", TEST_MASTER_KEY)
             .envs(env.iter().copied())
@@ -213,6 +222,10 @@ impl TestServer {
             pg_db,
             log_path,
             redis_url: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -222,13 +235,29 @@ impl TestServer {
         let _ = self.child.wait();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
         let pg_db = self.pg_db.take();
-        Self::spawn(
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut next = Self::spawn(
             data_dir,
             self.database_url.clone(),
             self.backend,
             pg_db,
-            &[],
-        )
+            &env,
+        );
+        next.redis_url = self.redis_url.take();
+        next
+    }
+
+    /// [`TestServer::restart`] with different extra environment.
+    pub fn restart_with_env(mut self, env: &[(&str, &str)]) -> TestServer {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.restart()
     }
 
     /// Run the binary's `admin` subcommand against this server's storage; returns stdout JSON.

@@ -1048,3 +1048,123 @@ async fn rejects_bad_options() {
         run.output
     );
 }
+
+/// The REST form: `POST /api/v1/workspaces/{id}/migrate/aws` runs the same importer as a
+/// job inside the server; progress and the report are read back with `GET`.
+async fn migrate_over_rest(server: &TestServer) {
+    use crate::raw::send;
+    use bytes::Bytes;
+    use http_body_util::Full;
+    let Some(moto) = Moto::start() else { return };
+    let src = moto.client();
+    let dst = root_client(server);
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let seeded = seed(&src, &run).await;
+    let call = |method: &str, path: String, token: Option<String>, body: serde_json::Value| {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", server.endpoint))
+            .header("content-type", "application/json");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        send(
+            b.body(Full::new(Bytes::from(body.to_string())))
+                .expect("request"),
+        )
+    };
+    let login = call(
+        "POST",
+        "/api/v1/auth/login".into(),
+        None,
+        serde_json::json!({"email": crate::harness::ROOT_EMAIL, "password": crate::harness::ROOT_PASSWORD}),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", String::from_utf8_lossy(&login.raw));
+    let token = login.json["token"].as_str().expect("token").to_string();
+    let ws = login.json["workspaces"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .or_else(|| login.json["claims"]["aud"][0].as_str().map(String::from))
+        .unwrap_or_else(|| {
+            let c = token.split('.').nth(1).expect("payload");
+            use base64::Engine as _;
+            let v: serde_json::Value = serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .expect("b64"),
+            )
+            .expect("json");
+            v["aud"][0].as_str().expect("aud").to_string()
+        });
+    let secret_key = "source-secret-key-never-logged";
+    let started = call(
+        "POST",
+        format!("/api/v1/workspaces/{ws}/migrate/aws"),
+        Some(token.clone()),
+        serde_json::json!({
+            "fromEndpointUrl": moto.endpoint,
+            "fromRegion": "us-east-1",
+            "accessKeyId": "testing",
+            "secretAccessKey": secret_key,
+        }),
+    )
+    .await;
+    assert_eq!(
+        started.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&started.raw)
+    );
+    let job = started.json["id"].as_str().expect("job id").to_string();
+    let mut view = started.json.clone();
+    for _ in 0..600 {
+        if view["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = call(
+            "GET",
+            format!("/api/v1/workspaces/{ws}/migrate/aws/{job}"),
+            Some(token.clone()),
+            serde_json::Value::Null,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        view = r.json;
+    }
+    assert_eq!(view["status"], "succeeded", "{view}");
+    assert_eq!(view["report"]["ok"], true);
+    assert_eq!(view["done"], view["total"]);
+    for name in &seeded.live {
+        assert_same_secret(&src, &dst, name, ArnRule::New, false).await;
+    }
+    // Another workspace's token cannot see the job; an unknown job is 404.
+    let r = call(
+        "GET",
+        format!("/api/v1/workspaces/{ws}/migrate/aws/nope"),
+        Some(token.clone()),
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    // The source credentials appear nowhere: not in the job, the audit log or the logs.
+    assert!(!view.to_string().contains(secret_key));
+    let audit = call(
+        "GET",
+        format!("/api/v1/workspaces/{ws}/audit?action=migrate.aws.start"),
+        Some(token),
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(audit.status, 200);
+    assert_eq!(audit.json["events"].as_array().map(Vec::len), Some(1));
+    assert!(
+        !audit
+            .raw
+            .windows(secret_key.len())
+            .any(|w| w == secret_key.as_bytes())
+    );
+    assert!(!server.logs().contains(secret_key));
+}
+both_backends_redis!(migrate_over_rest);

@@ -3,18 +3,40 @@
 
 mod at_rest;
 mod audit;
+mod clients;
 mod cluster;
 mod harness;
 mod import;
 mod matrix;
 mod raw;
 mod rejections;
+mod rest;
 mod rotation_replication;
 mod sdk;
 
-/// Define one `#[tokio::test]` per backend for an `async fn(&TestServer)`.
+/// Define one `#[tokio::test]` per backend for an `async fn(&TestServer)`, optionally
+/// with extra server environment: `both_backends!(name, env = [("K", "V")]);`.
 #[macro_export]
 macro_rules! both_backends {
+    ($name:ident, env = [$(($k:expr, $v:expr)),* $(,)?]) => {
+        mod $name {
+            use $crate::harness::{Backend, TestServer};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let server = TestServer::start_with_env(Backend::Sqlite, &[$(($k, $v)),*])
+                    .expect("sqlite server");
+                super::$name(&server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(server) = TestServer::start_with_env(Backend::Postgres, &[$(($k, $v)),*])
+                else {
+                    return;
+                };
+                super::$name(&server).await;
+            }
+        }
+    };
     ($name:ident) => {
         mod $name {
             use $crate::harness::{Backend, TestServer};

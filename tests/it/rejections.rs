@@ -296,3 +296,108 @@ async fn health_and_request_ids() {
     assert_eq!(a.headers["content-type"], "application/x-amz-json-1.1");
     assert_ne!(a.headers["x-amzn-requestid"], b.headers["x-amzn-requestid"]);
 }
+
+/// A tiny deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A random JSON value of bounded depth, mixing the shapes a hostile client might send.
+fn random_value(rng: &mut Rng, depth: u32) -> serde_json::Value {
+    match rng.below(if depth == 0 { 6 } else { 8 }) {
+        0 => serde_json::Value::Null,
+        1 => json!(rng.below(2) == 0),
+        2 => json!(rng.next() as i64),
+        3 => json!(-(rng.below(1 << 40) as f64) / 7.0),
+        4 => json!("x".repeat(rng.below(300) as usize)),
+        5 => json!("\u{0}\u{1f}\"\\\u{7f}é漢🙂"),
+        6 => serde_json::Value::Array(
+            (0..rng.below(4))
+                .map(|_| random_value(rng, depth - 1))
+                .collect(),
+        ),
+        _ => {
+            let keys = [
+                "SecretId",
+                "Name",
+                "SecretString",
+                "SecretBinary",
+                "VersionStages",
+                "Filters",
+                "Tags",
+                "MaxResults",
+                "NextToken",
+                "ClientRequestToken",
+                "VersionId",
+                "VersionStage",
+                "RecoveryWindowInDays",
+                "ResourcePolicy",
+                "SecretIdList",
+            ];
+            let mut map = serde_json::Map::new();
+            for _ in 0..rng.below(5) {
+                map.insert(
+                    keys[rng.below(keys.len() as u64) as usize].to_string(),
+                    random_value(rng, depth - 1),
+                );
+            }
+            serde_json::Value::Object(map)
+        }
+    }
+}
+
+/// Hostile bodies for every operation: no 5xx, no crash, an AWS-shaped error or a success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_never_cause_server_errors() {
+    let server = TestServer::start(Backend::Sqlite).expect("server");
+    let r = root(&server);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let fixed: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"\xff\xfe\x00garbage".to_vec(),
+        nested.into_bytes(),
+        br#"{"SecretId": {"$ne": null}}"#.to_vec(),
+        br#"{"Name": "a", "Name": "b"}"#.to_vec(),
+        br#"{"MaxResults": 1e400}"#.to_vec(),
+        br#"{"SecretBinary": "====", "Name": "x", "ClientRequestToken": "0123456789abcdef0123456789abcdef"}"#.to_vec(),
+    ];
+    for op in ragnos_vault::protocol::Operation::ALL {
+        let mut bodies = fixed.clone();
+        for _ in 0..25 {
+            bodies.push(random_value(&mut rng, 3).to_string().into_bytes());
+        }
+        for body in bodies {
+            let req = r.signed_at(op.name(), &body, SystemTime::now(), &[]);
+            let reply = send(req).await;
+            assert!(
+                reply.status == 200 || (400..500).contains(&reply.status),
+                "{} answered {} to a hostile body: {}",
+                op.name(),
+                reply.status,
+                String::from_utf8_lossy(&reply.raw)
+            );
+            if reply.status != 200 {
+                assert!(
+                    !reply.code().is_empty(),
+                    "{}: error without __type",
+                    op.name()
+                );
+            }
+        }
+    }
+    // Still serving.
+    let ok = r.call_json("ListSecrets", json!({})).await;
+    assert_eq!(ok.status, 200);
+}
