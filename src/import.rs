@@ -972,6 +972,8 @@ async fn read_metadata(
             schedule_expression: r.schedule_expression().map(str::to_string),
         }),
         last_rotated: millis(d.last_rotated_date()),
+        next_rotation: millis(d.next_rotation_date()),
+        ..Default::default()
     });
     let resource_policy = match call(options, || {
         client.get_resource_policy().secret_id(&listed.arn).send()
@@ -1344,6 +1346,25 @@ async fn plan_and_write(
     let Some(existing) = existing else {
         return create_new(target, source, report).await;
     };
+    // A replicated target changes only through the AWS API: a replica never (it follows its
+    // primary), a primary only together with its replicas. The importer leaves both alone.
+    if let Some(primary_region) = &existing.primary_region {
+        report.outcome = SecretOutcome::Conflict;
+        report.target_arn = Some(existing.arn.clone());
+        report.notes.push(format!(
+            "the target secret of this name is a replica of the one in {primary_region}; not changed"
+        ));
+        return Ok(Attempt::Done(report));
+    }
+    if existing.replication.is_some() {
+        report.outcome = SecretOutcome::Conflict;
+        report.target_arn = Some(existing.arn.clone());
+        report.notes.push(
+            "the target secret of this name has replicas in other Regions; not changed (remove them with RemoveRegionsFromReplication to import into it)"
+                .into(),
+        );
+        return Ok(Attempt::Done(report));
+    }
 
     // ----- the name exists in the target: is it this secret, and does it agree?
     report.target_arn = Some(existing.arn.clone());
@@ -1578,6 +1599,8 @@ async fn create_new(
         deleted_at: source.deleted_ms,
         deletion_date,
         revision: 0,
+        primary_region: None,
+        replication: None,
     };
     target.apply_metadata(&mut row, source);
     let rows: Vec<VersionRow> = source

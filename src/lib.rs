@@ -9,7 +9,8 @@
 //!   access keys, secrets, audit queries, OpenAPI document) over the same engine.
 //! - [`sigv4`]: our own SigV4 verifier (parse without the secret, verify with a cached signing key).
 //! - [`auth`]: roles, permissions, and the keyring mapping access keys to workspaces.
-//! - [`engine`]: secrets, versions, staging labels, deletion lifecycle, listing — AWS semantics.
+//! - [`engine`]: secrets, versions, staging labels, deletion lifecycle, listing, rotation
+//!   settings and Multi-Region replication — AWS semantics.
 //! - [`crypto`]: master key → wrapped workspace keys → HKDF data keys → AES-256-GCM with AAD.
 //! - [`store`]: SQL over SQLite or PostgreSQL with diesel-async; migrations at start-up.
 //! - [`admin`]: workspaces and access keys (first start, admin CLI, REST).

@@ -131,7 +131,7 @@ fn filter_matches(key: &str, values: &[String], row: &SecretRow, tags: &[Tag]) -
                 .is_some_and(|d| starts_with_ci(d, prefix)),
             "tag-key" => tags.iter().any(|t| t.key.starts_with(prefix)),
             "tag-value" => tags.iter().any(|t| t.value.starts_with(prefix)),
-            "primary-region" => row.region.starts_with(prefix),
+            "primary-region" => super::replication::origin_region(row).starts_with(prefix),
             "owning-service" => false,
             // `all`: every word of the value must prefix-match a word of some attribute
             // (attributes are split on anything that is not a letter or digit).
@@ -258,6 +258,8 @@ mod tests {
             deleted_at: None,
             deletion_date: None,
             revision: 0,
+            primary_region: None,
+            replication: None,
         }
     }
 

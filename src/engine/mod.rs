@@ -10,12 +10,16 @@ pub mod labels;
 pub mod list;
 pub mod password;
 pub mod policy;
+pub mod replication;
+pub mod rotation;
 pub mod types;
 pub mod validate;
 
 use crate::auth::Access;
 use crate::crypto::{VersionAad, WorkspaceKey};
-use crate::store::{Db, SecretLookup, SecretRow, StageRow, StoreError, VersionMetaRow, VersionRow};
+use crate::store::{
+    Db, SecretLookup, SecretRow, SecretWrite, StageRow, StoreError, VersionMetaRow, VersionRow,
+};
 use base64::Engine as _;
 use labels::{AWSCURRENT, Labels};
 use std::collections::BTreeMap;
@@ -81,6 +85,17 @@ fn not_found() -> EngineError {
     EngineError::NotFound(NOT_FOUND.into())
 }
 
+/// See [`SecretState::refuse_if_replica`].
+fn refuse_if_replica(row: &SecretRow) -> EngineResult<()> {
+    if row.primary_region.is_some() {
+        return Err(EngineError::InvalidParameter(
+            "Operation not permitted on a replica secret. Call must be made in primary secret's region."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A workspace as the engine needs it: ids and its unwrapped key.
 pub struct Tenant {
     /// Internal workspace id.
@@ -139,6 +154,19 @@ impl SecretState {
         Ok(())
     }
 
+    /// Replicas are read-only: every write goes through the primary (AWS answers
+    /// InvalidParameterException, as recorded against it).
+    fn refuse_if_replica(&self) -> EngineResult<()> {
+        refuse_if_replica(&self.row)
+    }
+
+    fn rotation(&self) -> Option<Rotation> {
+        self.row
+            .rotation
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+    }
+
     fn tags(&self) -> Vec<Tag> {
         serde_json::from_str(&self.row.tags).unwrap_or_default()
     }
@@ -171,6 +199,14 @@ impl SecretState {
 struct NewValue {
     bytes: Zeroizing<Vec<u8>>,
     is_binary: bool,
+}
+
+/// A version's value in the clear, to be sealed for another secret (a replica).
+struct PlainVersion {
+    version_id: String,
+    created_at: i64,
+    is_binary: bool,
+    bytes: Zeroizing<Vec<u8>>,
 }
 
 /// Decode SecretString / SecretBinary: exactly one, within the size limit.
@@ -312,9 +348,31 @@ impl Engine {
             }
             None => SecretLookup::Name(secret_id),
         };
+        self.find_in(scope, &scope.region, &lookup, now).await
+    }
+
+    /// Look a secret up by name in any Region of the caller's workspace (replication).
+    async fn find_named(
+        &self,
+        scope: &Scope,
+        region: &str,
+        name: &str,
+        now: i64,
+    ) -> EngineResult<Option<SecretRow>> {
+        self.find_in(scope, region, &SecretLookup::Name(name), now)
+            .await
+    }
+
+    async fn find_in(
+        &self,
+        scope: &Scope,
+        region: &str,
+        lookup: &SecretLookup<'_>,
+        now: i64,
+    ) -> EngineResult<Option<SecretRow>> {
         let row = self
             .db
-            .find_secret(&scope.tenant.id, &scope.region, &lookup)
+            .find_secret(&scope.tenant.id, region, lookup)
             .await?;
         match row {
             Some(r) if r.deletion_date.is_some_and(|d| d <= now) => {
@@ -478,15 +536,13 @@ impl Engine {
         validate::opt_length("kmsKeyId", &input.kms_key_id, 0, 2048)?;
         let tags = input.tags.clone().unwrap_or_default();
         validate::tags(&tags)?;
-        if input
-            .add_replica_regions
-            .as_ref()
-            .is_some_and(|r| !r.is_empty())
-        {
-            return Err(EngineError::InvalidRequest(
-                "Replication to other regions is not supported by this server yet.".into(),
-            ));
-        }
+        // An empty list asks for no replicas (the model's minimum of one is not enforced
+        // here, as before replication was served).
+        let replica_regions = replication::requested_regions(
+            input.add_replica_regions.as_deref().unwrap_or(&[]),
+            &scope.region,
+        )?;
+        let force_overwrite = input.force_overwrite_replica_secret.unwrap_or(false);
         scope.access.check_name(&name)?;
         let value = new_value(&input.secret_string, &input.secret_binary)?;
         let token = match &value {
@@ -515,6 +571,7 @@ impl Engine {
                                 name: state.row.name.clone(),
                                 version_id: Some(token.clone()),
                                 version_stages: None,
+                                replication_status: None,
                             });
                         }
                         return Err(Self::token_in_use(token, &state.row.arn));
@@ -549,6 +606,8 @@ impl Engine {
                 deleted_at: None,
                 deletion_date: None,
                 revision: 0,
+                primary_region: None,
+                replication: None,
             };
             let version = match (&token, &value) {
                 (Some(t), Some(v)) => Some(Self::seal(scope, &id, t, v, now)),
@@ -563,11 +622,46 @@ impl Engine {
                     workspace_id: scope.tenant.id.clone(),
                 })
                 .collect();
+            if !replica_regions.is_empty() {
+                // The primary and its replicas are created in one transaction.
+                let plain: Vec<PlainVersion> = match (&token, &value) {
+                    (Some(t), Some(v)) => vec![PlainVersion {
+                        version_id: t.clone(),
+                        created_at: now,
+                        is_binary: v.is_binary,
+                        bytes: v.bytes.clone(),
+                    }],
+                    _ => Vec::new(),
+                };
+                let labels: Labels = stages
+                    .iter()
+                    .map(|s| (s.stage.clone(), s.version_id.clone()))
+                    .collect();
+                let (links, replica_writes) = self
+                    .plan_replicas(scope, &row, &plain, &labels, Vec::new(), &replica_regions, force_overwrite, now)
+                    .await?;
+                let mut row = row;
+                row.replication = replication::links_json(&links);
+                let mut writes = vec![SecretWrite::Insert {
+                    secret: row,
+                    versions: version.into_iter().collect(),
+                    stages,
+                }];
+                writes.extend(replica_writes);
+                self.write_all(scope, writes).await?;
+                return Ok(VersionOutput {
+                    arn,
+                    name: name.clone(),
+                    version_id: token.clone(),
+                    version_stages: None,
+                    replication_status: Some(links.iter().map(replication::ReplicaLink::status).collect()),
+                });
+            }
             let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
             self.db.create_secret(&row, version.as_ref(), &stages, audit.as_ref()).await?;
             Self::mark_audited(scope);
             self.cache.invalidate(&row.workspace_id, &row.region, &row.name).await;
-            Ok(VersionOutput { arn, name: name.clone(), version_id: token.clone(), version_stages: None })
+            Ok(VersionOutput { arn, name: name.clone(), version_id: token.clone(), version_stages: None, replication_status: None })
         })
         .await
     }
@@ -661,12 +755,12 @@ impl Engine {
     }
 
     fn describe(state: &SecretState) -> DescribeSecretOutput {
-        let rotation: Option<Rotation> = state
-            .row
-            .rotation
-            .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok());
+        let rotation = state.rotation();
+        // AWS reports LastRotatedDate and NextRotationDate only while rotation is on; the
+        // function and rules stay visible after CancelRotateSecret.
+        let enabled = rotation.as_ref().filter(|r| r.enabled);
         let map = labels::by_version(&state.labels);
+        let links = replication::links(&state.row);
         DescribeSecretOutput {
             arn: state.row.arn.clone(),
             name: state.row.name.clone(),
@@ -676,18 +770,24 @@ impl Engine {
             rotation_enabled: rotation.as_ref().map(|r| r.enabled),
             rotation_lambda_arn: rotation.as_ref().and_then(|r| r.lambda_arn.clone()),
             rotation_rules: rotation.as_ref().and_then(|r| r.rules.clone()),
-            last_rotated_date: rotation
+            external_secret_rotation_metadata: rotation
                 .as_ref()
-                .and_then(|r| r.last_rotated)
-                .map(Timestamp),
+                .and_then(|r| r.external_metadata.clone()),
+            external_secret_rotation_role_arn: rotation
+                .as_ref()
+                .and_then(|r| r.external_role_arn.clone()),
+            last_rotated_date: enabled.and_then(|r| r.last_rotated).map(Timestamp),
             last_changed_date: Timestamp(state.row.last_changed_at),
             last_accessed_date: state.row.last_accessed_at.map(Timestamp),
             deleted_date: state.row.deleted_at.map(Timestamp),
-            next_rotation_date: None,
+            next_rotation_date: enabled.and_then(|r| r.next_rotation).map(Timestamp),
             tags: state.tags(),
             version_ids_to_stages: if map.is_empty() { None } else { Some(map) },
             secret_versions_to_stages: None,
             created_date: Timestamp(state.row.created_at),
+            primary_region: replication::primary_region(&state.row),
+            replication_status: (!links.is_empty())
+                .then(|| links.iter().map(replication::ReplicaLink::status).collect()),
         }
     }
 
@@ -700,7 +800,12 @@ impl Engine {
     ) -> EngineResult<DescribeSecretOutput> {
         let secret_id = validate::secret_id(&input.secret_id)?;
         let state = self.cached_state(scope, secret_id, now).await?;
-        Ok(Self::describe(&state))
+        let mut out = Self::describe(&state);
+        if let Some(statuses) = &mut out.replication_status {
+            self.fill_replica_access(scope, &state.row, statuses)
+                .await?;
+        }
+        Ok(out)
     }
 
     /// ListSecretVersionIds (labelled versions, or all with IncludeDeprecated).
@@ -769,6 +874,7 @@ impl Engine {
         let token = require_token(&input.client_request_token)?;
         self.retrying(|| async {
             let state = self.state(scope, &secret_id, now).await?;
+            state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             if state.has_version(&token) {
                 if self.same_value(scope, &state, &token, &value).await? {
@@ -777,6 +883,7 @@ impl Engine {
                         name: state.row.name.clone(),
                         version_stages: Some(labels::of_version(&state.labels, &token)),
                         version_id: Some(token.clone()),
+                        replication_status: None,
                     });
                 }
                 return Err(Self::token_in_use(&token, &state.row.arn));
@@ -802,6 +909,7 @@ impl Engine {
                 name: next.row.name.clone(),
                 version_stages: Some(labels::of_version(&next.labels, &token)),
                 version_id: Some(token.clone()),
+                replication_status: None,
             })
         })
         .await
@@ -827,6 +935,7 @@ impl Engine {
         };
         self.retrying(|| async {
             let state = self.state(scope, &secret_id, now).await?;
+            state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             let mut next = SecretState {
                 row: state.next_row(now),
@@ -854,6 +963,7 @@ impl Engine {
                             name: state.row.name.clone(),
                             version_id: Some(token.clone()),
                             version_stages: None,
+                            replication_status: None,
                         });
                     }
                     return Err(Self::token_in_use(token, &state.row.arn));
@@ -875,6 +985,7 @@ impl Engine {
                 name: next.row.name.clone(),
                 version_id: token.clone(),
                 version_stages: None,
+                replication_status: None,
             })
         })
         .await
@@ -900,6 +1011,7 @@ impl Engine {
         }
         self.retrying(|| async {
             let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             if let Some(to) = &input.move_to_version_id
                 && !state.has_version(to)
@@ -982,6 +1094,20 @@ impl Engine {
                 return Err(not_found());
             };
             scope.access.check_name(&row.name)?;
+            refuse_if_replica(&row)?;
+            // A primary keeps its replicas' Regions until RemoveRegionsFromReplication (or
+            // StopReplicationToReplica) drops them; AWS refuses the delete until then.
+            let regions: Vec<String> = replication::links(&row)
+                .into_iter()
+                .map(|l| l.region)
+                .collect();
+            if !regions.is_empty() {
+                return Err(EngineError::InvalidParameter(format!(
+                    "You can't delete secret {} that still has replica regions [{}].",
+                    row.arn,
+                    regions.join(", ")
+                )));
+            }
             if force {
                 let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
                 self.db
@@ -1025,6 +1151,7 @@ impl Engine {
         let secret_id = validate::secret_id(&input.secret_id)?;
         self.retrying(|| async {
             let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_replica()?;
             if state.row.deleted_at.is_some() {
                 let mut next = state.row.clone();
                 next.revision += 1;
@@ -1050,6 +1177,7 @@ impl Engine {
         validate::tags(new_tags)?;
         self.retrying(|| async {
             let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             let mut tags = state.tags();
             for t in new_tags {
@@ -1083,6 +1211,7 @@ impl Engine {
         }
         self.retrying(|| async {
             let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             let mut tags = state.tags();
             tags.retain(|t| !keys.contains(&t.key));
@@ -1141,6 +1270,8 @@ impl Engine {
                 };
                 let mut entry = Self::describe(&state);
                 entry.secret_versions_to_stages = entry.version_ids_to_stages.take();
+                // SecretListEntry has PrimaryRegion but no ReplicationStatus.
+                entry.replication_status = None;
                 entry
             })
             .collect();
@@ -1293,6 +1424,7 @@ impl Engine {
         }
         self.retrying(|| async {
             let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             let mut policies = state.policies();
             policies.insert(name.clone(), doc.clone());
@@ -1321,6 +1453,7 @@ impl Engine {
         let name = Self::policy_name(input)?;
         self.retrying(|| async {
             let state = self.state(scope, secret_id, now).await?;
+            state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             let mut policies = state.policies();
             if policies.remove(&name).is_some() {
@@ -1415,6 +1548,10 @@ impl Engine {
     }
 
     /// Commit a changed secret with the request's audit row in the same transaction.
+    ///
+    /// A primary's replicas change in that same transaction (new version re-sealed for each
+    /// replica, labels, metadata), so a read in a replica's Region never sees an older state
+    /// once the write returned.
     async fn commit(
         &self,
         scope: &Scope,
@@ -1423,6 +1560,16 @@ impl Engine {
         version: Option<&VersionRow>,
         stages: Option<&[StageRow]>,
     ) -> EngineResult<()> {
+        if replication::has_live_replicas(row) {
+            let mut writes = vec![SecretWrite::Update {
+                expected_revision,
+                secret: row.clone(),
+                versions: version.cloned().into_iter().collect(),
+                stages: stages.map(<[StageRow]>::to_vec),
+            }];
+            writes.extend(self.replica_updates(scope, row, version, stages).await?);
+            return self.write_all(scope, writes).await;
+        }
         let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
         self.db
             .commit_secret(expected_revision, row, version, stages, audit.as_ref())
@@ -1432,6 +1579,29 @@ impl Engine {
         self.cache
             .invalidate(&row.workspace_id, &row.region, &row.name)
             .await;
+        Ok(())
+    }
+
+    /// Apply several secrets' changes in one transaction with the audit row, then drop every
+    /// changed secret from every node's cache.
+    async fn write_all(&self, scope: &Scope, writes: Vec<SecretWrite>) -> EngineResult<()> {
+        let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
+        self.db
+            .write_secrets(&scope.tenant.id, &writes, audit.as_ref())
+            .await?;
+        Self::mark_audited(scope);
+        for w in &writes {
+            match w {
+                SecretWrite::Insert { secret, .. } | SecretWrite::Update { secret, .. } => {
+                    self.cache
+                        .invalidate(&secret.workspace_id, &secret.region, &secret.name)
+                        .await;
+                }
+                SecretWrite::Purge { region, name, .. } => {
+                    self.cache.invalidate(&scope.tenant.id, region, name).await;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -1450,7 +1620,7 @@ fn policy_error(e: policy::PolicyError) -> EngineError {
 }
 
 /// Rotation configuration as stored in `secrets.rotation`.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rotation {
     /// RotationEnabled.
     pub enabled: bool,
@@ -1460,6 +1630,19 @@ pub struct Rotation {
     pub rules: Option<RotationRules>,
     /// LastRotatedDate, epoch ms.
     pub last_rotated: Option<i64>,
+    /// NextRotationDate, epoch ms: the latest time the next rotation is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rotation: Option<i64>,
+    /// ExternalSecretRotationMetadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_metadata: Option<Vec<ExternalMetadataItem>>,
+    /// ExternalSecretRotationRoleArn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_role_arn: Option<String>,
+    /// The ClientRequestToken of a rotation RotateSecret started that no rotation function
+    /// has run yet: the VersionId its new version will get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_version_id: Option<String>,
 }
 
 /// The parts of a Secrets Manager ARN we route on.

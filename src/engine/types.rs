@@ -69,10 +69,20 @@ pub struct CreateSecretInput {
     pub secret_binary: Option<String>,
     pub secret_string: Option<String>,
     pub tags: Option<Vec<Tag>>,
-    pub add_replica_regions: Option<Vec<serde_json::Value>>,
+    pub add_replica_regions: Option<Vec<ReplicaRegion>>,
     pub force_overwrite_replica_secret: Option<bool>,
     #[serde(rename = "Type")]
     pub secret_type: Option<String>,
+}
+
+/// One Region to replicate to (`ReplicaRegionType`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicaRegion {
+    /// Region code, `^([a-z]+-)+\d+$`.
+    pub region: Option<String>,
+    /// KMS key for the replica (stored and reported; our own keys encrypt).
+    pub kms_key_id: Option<String>,
 }
 
 /// Input naming only a secret (DescribeSecret, RestoreSecret, …).
@@ -214,6 +224,90 @@ pub struct PolicyInput {
     pub next_token: Option<String>,
 }
 
+/// One `ExternalSecretRotationMetadata` item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExternalMetadataItem {
+    /// Key (1–256).
+    pub key: Option<String>,
+    /// Value (1–2048).
+    pub value: Option<String>,
+}
+
+/// RotateSecret input.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotateSecretInput {
+    pub secret_id: Option<String>,
+    pub client_request_token: Option<String>,
+    #[serde(rename = "RotationLambdaARN")]
+    pub rotation_lambda_arn: Option<String>,
+    pub rotation_rules: Option<RotationRules>,
+    pub rotate_immediately: Option<bool>,
+    pub external_secret_rotation_metadata: Option<Vec<ExternalMetadataItem>>,
+    pub external_secret_rotation_role_arn: Option<String>,
+}
+
+/// ReplicateSecretToRegions input.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicateSecretToRegionsInput {
+    pub secret_id: Option<String>,
+    pub add_replica_regions: Option<Vec<ReplicaRegion>>,
+    pub force_overwrite_replica_secret: Option<bool>,
+}
+
+/// RemoveRegionsFromReplication input.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RemoveRegionsFromReplicationInput {
+    pub secret_id: Option<String>,
+    pub remove_replica_regions: Option<Vec<String>>,
+}
+
+/// AssociateCrossAccountReplica / DisassociateCrossAccountReplica input.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CrossAccountReplicaInput {
+    pub secret_id: Option<String>,
+    #[serde(rename = "CrossAccountReplicaARN")]
+    pub cross_account_replica_arn: Option<String>,
+    pub replica_restriction: Option<String>,
+    #[serde(rename = "ReplicationRoleARN")]
+    pub replication_role_arn: Option<String>,
+}
+
+/// One `ReplicationStatusType` entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicationStatusEntry {
+    pub region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// `InSync` or `Failed` here (replication is synchronous).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_accessed_date: Option<Timestamp>,
+}
+
+/// ReplicateSecretToRegions / RemoveRegionsFromReplication output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicationOutput {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub replication_status: Vec<ReplicationStatusEntry>,
+}
+
+/// An output holding only an ARN (StopReplicationToReplica).
+#[derive(Debug, Serialize)]
+pub struct ArnOnly {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+}
+
 /// ARN + Name, the common output.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -234,6 +328,9 @@ pub struct VersionOutput {
     pub version_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_stages: Option<Vec<String>>,
+    /// CreateSecret with AddReplicaRegions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<Vec<ReplicationStatusEntry>>,
 }
 
 /// GetSecretValue output (also a BatchGetSecretValue entry).
@@ -300,6 +397,10 @@ pub struct DescribeSecretOutput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_rules: Option<RotationRules>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_secret_rotation_metadata: Option<Vec<ExternalMetadataItem>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_secret_rotation_role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_rotated_date: Option<Timestamp>,
     pub last_changed_date: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -318,6 +419,12 @@ pub struct DescribeSecretOutput {
     )]
     pub secret_versions_to_stages: Option<BTreeMap<String, Vec<String>>>,
     pub created_date: Timestamp,
+    /// Set on replicated secrets: the primary's Region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
+    /// Set on a primary with replicas (DescribeSecret only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<Vec<ReplicationStatusEntry>>,
 }
 
 /// ListSecrets output.

@@ -212,3 +212,67 @@ pub fn filters(filters: &[super::types::Filter]) -> Result<(), EngineError> {
     }
     Ok(())
 }
+
+/// A value that breaks the model's regular expression `pattern`.
+pub fn pattern_violation(member: &str, v: &str, pattern: &str) -> EngineError {
+    violation(
+        member,
+        Some(v),
+        &format!("Member must satisfy regular expression pattern: {pattern}"),
+    )
+}
+
+/// A Region code: 1–128 characters matching `^([a-z]+-)+\d+$` (`RegionType`).
+pub fn region(member: &str, v: &str) -> Result<(), EngineError> {
+    length(member, v, 1, 128, false)?;
+    // One or more lower-case words each followed by '-', then digits.
+    let ok = match v.rfind('-') {
+        Some(i) => {
+            let (words, digits) = (&v[..i], &v[i + 1..]);
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && words
+                    .split('-')
+                    .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        }
+        None => false,
+    };
+    if !ok {
+        return Err(pattern_violation(member, v, "^([a-z]+-)+\\d+$"));
+    }
+    Ok(())
+}
+
+/// A list's item count between `min` and `max`.
+pub fn list_len(member: &str, len: usize, min: usize, max: usize) -> Result<(), EngineError> {
+    if len < min {
+        return Err(violation(
+            member,
+            None,
+            &format!("Member must have length greater than or equal to {min}"),
+        ));
+    }
+    if len > max {
+        return Err(violation(
+            member,
+            None,
+            &format!("Member must have length less than or equal to {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A member whose model type is an enum.
+pub fn one_of(member: &str, v: &str, allowed: &[&str]) -> Result<(), EngineError> {
+    if allowed.contains(&v) {
+        return Ok(());
+    }
+    Err(violation(
+        member,
+        Some(v),
+        &format!(
+            "Member must satisfy enum value set: [{}]",
+            allowed.join(", ")
+        ),
+    ))
+}

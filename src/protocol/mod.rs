@@ -512,18 +512,28 @@ impl Protocol {
             Operation::ValidateResourcePolicy => {
                 to_json(&e.validate_resource_policy(s, &parse(body)?, t).await?)?
             }
-            Operation::RotateSecret
-            | Operation::CancelRotateSecret
-            | Operation::ReplicateSecretToRegions
-            | Operation::RemoveRegionsFromReplication
-            | Operation::StopReplicationToReplica
-            | Operation::AssociateCrossAccountReplica
-            | Operation::DisassociateCrossAccountReplica => {
-                return Err(AwsError::client(
-                    "InvalidRequestException",
-                    format!("{} is not supported by this server yet.", op.name()),
-                ));
+            Operation::RotateSecret => to_json(&e.rotate_secret(s, &parse(body)?, t).await?)?,
+            Operation::CancelRotateSecret => {
+                to_json(&e.cancel_rotate_secret(s, &parse(body)?, t).await?)?
             }
+            Operation::ReplicateSecretToRegions => {
+                to_json(&e.replicate_secret_to_regions(s, &parse(body)?, t).await?)?
+            }
+            Operation::RemoveRegionsFromReplication => to_json(
+                &e.remove_regions_from_replication(s, &parse(body)?, t)
+                    .await?,
+            )?,
+            Operation::StopReplicationToReplica => {
+                to_json(&e.stop_replication_to_replica(s, &parse(body)?, t).await?)?
+            }
+            Operation::AssociateCrossAccountReplica => to_json(
+                &e.associate_cross_account_replica(s, &parse(body)?, t)
+                    .await?,
+            )?,
+            Operation::DisassociateCrossAccountReplica => to_json(
+                &e.disassociate_cross_account_replica(s, &parse(body)?, t)
+                    .await?,
+            )?,
         };
         Ok(Bytes::from(out))
     }

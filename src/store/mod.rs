@@ -151,6 +151,10 @@ pub struct SecretRow {
     pub deletion_date: Option<i64>,
     /// Optimistic-concurrency counter, bumped by every write.
     pub revision: i64,
+    /// On a replica: the Region of its primary (which has the same name there).
+    pub primary_region: Option<String>,
+    /// On a primary: JSON array of its replicas and their status.
+    pub replication: Option<String>,
 }
 
 /// A version row without its value.
@@ -197,6 +201,43 @@ pub struct StageRow {
     pub version_id: String,
     /// Owning workspace.
     pub workspace_id: String,
+}
+
+/// One change to one secret, applied by [`Db::write_secrets`] with others atomically.
+#[derive(Debug, Clone)]
+pub enum SecretWrite {
+    /// Insert a new secret with its versions and labels.
+    Insert {
+        /// The new row.
+        secret: SecretRow,
+        /// Its versions.
+        versions: Vec<VersionRow>,
+        /// Its labels.
+        stages: Vec<StageRow>,
+    },
+    /// Update a secret if its revision is still `expected_revision` (`secret.revision` is the
+    /// next one); add versions; replace every label when `stages` is given.
+    Update {
+        /// The revision read before the change.
+        expected_revision: i64,
+        /// The changed row.
+        secret: SecretRow,
+        /// New versions.
+        versions: Vec<VersionRow>,
+        /// The complete new label set, if labels changed.
+        stages: Option<Vec<StageRow>>,
+    },
+    /// Delete a secret with its versions and labels, if its revision is still the one read.
+    Purge {
+        /// The secret's id.
+        secret_id: String,
+        /// The revision read before deciding to delete it.
+        expected_revision: i64,
+        /// Its Region (with `name`, what caches know it by).
+        region: String,
+        /// Its name.
+        name: String,
+    },
 }
 
 /// How a client named a secret.
@@ -732,6 +773,115 @@ impl Db {
                 diesel::insert_into(audit_log::table).values(a).execute(conn).await?;
             }
             Ok(())
+        })
+    }
+
+    /// Apply changes to several secrets of one workspace in one transaction, in order, with
+    /// the request's audit row: a primary and its replicas change together or not at all.
+    /// A failed revision check, or a name taken by an insert, is `Conflict`.
+    pub async fn write_secrets(
+        &self,
+        workspace_id: &str,
+        writes: &[SecretWrite],
+        audit: Option<&AuditRow>,
+    ) -> StoreResult<()> {
+        tenant_tx!(self, workspace_id, conn => {
+            for w in writes {
+                match w {
+                    SecretWrite::Insert { secret, versions, stages } => {
+                        diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
+                        for v in versions {
+                            diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
+                        }
+                        for s in stages {
+                            diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
+                        }
+                    }
+                    SecretWrite::Update { expected_revision, secret, versions, stages } => {
+                        let updated = diesel::update(
+                            secrets::table
+                                .filter(secrets::workspace_id.eq(workspace_id))
+                                .filter(secrets::id.eq(&secret.id))
+                                .filter(secrets::revision.eq(*expected_revision)),
+                        )
+                        .set(secret)
+                        .execute(conn)
+                        .await?;
+                        if updated != 1 {
+                            return Err(StoreError::Conflict);
+                        }
+                        for v in versions {
+                            diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
+                        }
+                        if let Some(stages) = stages {
+                            diesel::delete(
+                                version_stages::table
+                                    .filter(version_stages::workspace_id.eq(workspace_id))
+                                    .filter(version_stages::secret_id.eq(&secret.id)),
+                            )
+                            .execute(conn)
+                            .await?;
+                            for s in stages {
+                                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
+                            }
+                        }
+                    }
+                    SecretWrite::Purge { secret_id, expected_revision, .. } => {
+                        let current: Option<i64> = secrets::table
+                            .filter(secrets::workspace_id.eq(workspace_id))
+                            .filter(secrets::id.eq(secret_id))
+                            .select(secrets::revision)
+                            .first(conn)
+                            .await
+                            .optional()?;
+                        if current != Some(*expected_revision) {
+                            return Err(StoreError::Conflict);
+                        }
+                        diesel::delete(
+                            version_stages::table
+                                .filter(version_stages::workspace_id.eq(workspace_id))
+                                .filter(version_stages::secret_id.eq(secret_id)),
+                        )
+                        .execute(conn)
+                        .await?;
+                        diesel::delete(
+                            secret_versions::table
+                                .filter(secret_versions::workspace_id.eq(workspace_id))
+                                .filter(secret_versions::secret_id.eq(secret_id)),
+                        )
+                        .execute(conn)
+                        .await?;
+                        diesel::delete(
+                            secrets::table
+                                .filter(secrets::workspace_id.eq(workspace_id))
+                                .filter(secrets::id.eq(secret_id)),
+                        )
+                        .execute(conn)
+                        .await?;
+                    }
+                }
+            }
+            if let Some(a) = audit {
+                diesel::insert_into(audit_log::table).values(a).execute(conn).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every version of one secret with its sealed value, oldest first.
+    pub async fn all_versions(
+        &self,
+        workspace_id: &str,
+        secret_id: &str,
+    ) -> StoreResult<Vec<VersionRow>> {
+        tenant_read!(self, workspace_id, conn => {
+            Ok(secret_versions::table
+                .filter(secret_versions::workspace_id.eq(workspace_id))
+                .filter(secret_versions::secret_id.eq(secret_id))
+                .order((secret_versions::created_at.asc(), secret_versions::version_id.asc()))
+                .select(VersionRow::as_select())
+                .load(conn)
+                .await?)
         })
     }
 

@@ -54,6 +54,8 @@ diesel::table! {
         deleted_at -> Nullable<BigInt>,
         deletion_date -> Nullable<BigInt>,
         revision -> BigInt,
+        primary_region -> Nullable<Text>,
+        replication -> Nullable<Text>,
     }
 }
 

@@ -11,6 +11,7 @@ mod matrix;
 mod raw;
 mod rejections;
 mod rest;
+mod rotation_replication;
 mod sdk;
 
 /// Define one `#[tokio::test]` per backend for an `async fn(&TestServer)`, optionally

@@ -1,0 +1,2 @@
+ALTER TABLE secrets DROP COLUMN replication;
+ALTER TABLE secrets DROP COLUMN primary_region;
