@@ -229,6 +229,23 @@ impl TestServer {
         }
     }
 
+    /// Ask the server to stop with SIGTERM and wait for it; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("server did not stop within 10 s of SIGTERM");
+    }
+
     /// Stop this process (SIGKILL) and start a new one on the same data.
     pub fn restart(mut self) -> TestServer {
         let _ = self.child.kill();

@@ -401,3 +401,14 @@ async fn hostile_bodies_never_cause_server_errors() {
     let ok = r.call_json("ListSecrets", json!({})).await;
     assert_eq!(ok.status, 200);
 }
+
+/// SIGTERM drains and exits cleanly; a request in flight still gets its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_on_sigterm() {
+    let mut server = TestServer::start(Backend::Sqlite).expect("server");
+    let r = root(&server).call_json("ListSecrets", json!({})).await;
+    assert_eq!(r.status, 200);
+    let status = tokio::task::block_in_place(|| server.terminate());
+    assert!(status.success(), "exit status {status:?}");
+    assert!(server.logs().contains("shut down cleanly"));
+}
