@@ -7,8 +7,10 @@
 # Installs nothing. Prerequisites (CI installs them):
 #   pip install -r examples/python/requirements.txt
 #   (cd examples/node && npm ci)
-# The Rust example is `cargo run --example rust_sdk`; Terraform and External Secrets cannot run
-# here (see their READMEs). Exits non-zero if any example fails.
+# The Rust example is `cargo run --example rust_sdk`; the Secrets Manager Agent example needs
+# `cargo install --locked aws_secretsmanager_agent` (skipped without it, except under CI=true);
+# Terraform and External Secrets cannot run here (see their READMEs). Exits non-zero if any
+# example fails.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -49,6 +51,13 @@ if [ -x "$rust_example" ]; then
     run "rust aws-sdk-secretsmanager" "$rust_example"
 else
     echo "=== rust aws-sdk-secretsmanager: SKIPPED (build it with: cargo build --example rust_sdk)"
+fi
+# Installed by .ci/run (cargo install --locked aws_secretsmanager_agent); required under CI=true.
+if [ -n "${AGENT_BIN:-}" ] || command -v aws_secretsmanager_agent >/dev/null \
+    || [ -x "$HOME/.cargo/bin/aws_secretsmanager_agent" ] || [ "${CI:-}" = "true" ]; then
+    run "AWS Secrets Manager Agent" bash "$here/secrets-manager-agent/run.sh"
+else
+    echo "=== AWS Secrets Manager Agent: SKIPPED (install it with: cargo install --locked aws_secretsmanager_agent)"
 fi
 
 if [ "$failed" -ne 0 ]; then

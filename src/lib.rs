@@ -19,12 +19,14 @@
 //! - [`audit`]: the durable, fail-closed audit log with its group-commit writer.
 //! - [`telemetry`]: Prometheus metrics with bounded labels.
 //! - [`import`]: `ragnos-vault import aws`, copying a whole AWS account into a workspace.
+//! - [`bench`]: `ragnos-vault bench`, the load generator with its bare-hyper baseline.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod bootstrap;
 pub mod config;
 pub mod crypto;

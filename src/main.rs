@@ -1,18 +1,14 @@
 //! The `ragnos-vault` command: `server`, `admin` subcommands, and `import aws`.
 
 use clap::{Parser, Subcommand};
-use ragnos_vault::auth::{Keyring, Role};
+use ragnos_vault::auth::Role;
 use ragnos_vault::config::{ServerArgs, StorageArgs};
-use ragnos_vault::engine::Engine;
 use ragnos_vault::import::{self, ImportOptions, ImportProgress, SourceConfig, TargetWorkspace};
-use ragnos_vault::protocol::Protocol;
-use ragnos_vault::rest::{Rest, RestConfig};
-use ragnos_vault::server::{self, App};
+use ragnos_vault::server;
 use ragnos_vault::{admin, bootstrap};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +32,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Measure throughput and latency against a bare hyper baseline (docs/benchmarks.md).
+    Bench(ragnos_vault::bench::BenchArgs),
     /// Copy secrets from another Secrets Manager into a workspace.
     Import {
         #[command(subcommand)]
@@ -131,14 +129,14 @@ enum AccessKeyCommand {
     },
 }
 
-fn init_logging(default_filter: &str) {
+fn init_logging(default_filter: &str, file: Option<std::fs::File>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAGNOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let builder = tracing_subscriber::fmt().json().with_env_filter(filter);
+    match file {
+        Some(f) => builder.with_writer(std::sync::Mutex::new(f)).init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
 }
 
 async fn shutdown_signal() {
@@ -181,53 +179,8 @@ async fn run_server(args: ServerArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("binding {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let engine = match &args.redis_url {
-        Some(url) if !url.is_empty() => {
-            let cache = ragnos_vault::engine::cache::SecretCache::with_redis(url)
-                .await
-                .map_err(|e| format!("redis: {e}"))?;
-            tracing::info!("cache invalidations shared through Redis");
-            Engine::with_cache(db.clone(), cache)
-        }
-        _ => Engine::new(db.clone()),
-    };
-    let keyring = Arc::new(Keyring::new(db.clone(), master.clone()));
-    let audit = ragnos_vault::audit::AuditWriter::start(db.clone());
-    let metrics = ragnos_vault::telemetry::install();
-    let rest = Rest::new(
-        engine.clone(),
-        keyring.clone(),
-        audit.clone(),
-        master,
-        &RestConfig::from_env(),
-    )?;
-    let app = Arc::new(App {
-        protocol: Protocol {
-            engine: engine.clone(),
-            keyring,
-            audit,
-        },
-        metrics,
-        rest,
-    });
-    // Background upkeep: purge secrets whose recovery window ended (reads purge lazily
-    // too), and keep the next months' audit partitions created ahead of time.
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        let mut rounds: u64 = 0;
-        loop {
-            tick.tick().await;
-            if let Err(e) = engine.purge_expired(bootstrap::now_ms()).await {
-                tracing::warn!(error = %e, "purging expired secrets failed");
-            }
-            if rounds.is_multiple_of(24 * 60)
-                && let Err(e) = engine.db().ensure_audit_partitions(3).await
-            {
-                tracing::warn!(error = %e, "creating audit partitions failed");
-            }
-            rounds += 1;
-        }
-    });
+    let app = server::build_app(db, master, args.redis_url.as_deref()).await?;
+    server::spawn_upkeep(app.protocol.engine.clone());
     println!("ragnos-vault listening on http://{addr}");
     tracing::info!(%addr, "listening");
     server::run(listener, app, shutdown_signal())
@@ -350,11 +303,29 @@ fn main() -> ExitCode {
     // The importer talks to people on stdout; its logs stay quiet unless RAGNOS_LOG asks.
     // aws-config warns at length when a region or credential source it probes is absent
     // (IMDS off EC2); the chain's final answer is what matters.
-    init_logging(if matches!(cli.command, Command::Import { .. }) {
-        "warn,aws_config=error"
-    } else {
-        "info"
-    });
+    // The benchmark's server logs as a server would, into --server-log.
+    let log_file = match &cli.command {
+        Command::Bench(args) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&args.server_log)
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("error: {}: {e}", args.server_log.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    init_logging(
+        if matches!(cli.command, Command::Import { .. }) {
+            "warn,aws_config=error"
+        } else {
+            "info"
+        },
+        log_file,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -374,6 +345,9 @@ fn main() -> ExitCode {
             Command::Import {
                 source: ImportSource::Aws(args),
             } => run_import(args).await,
+            Command::Bench(args) => ragnos_vault::bench::run(args)
+                .await
+                .map(|_| ExitCode::SUCCESS),
         }
     });
     match result {

@@ -3,8 +3,12 @@
 //! `POST /` is the AWS endpoint; `/api/v1/…` is the native REST API; `/healthz` and
 //! `/readyz` are for orchestrators.
 
+use crate::auth::Keyring;
+use crate::crypto::MasterKey;
+use crate::engine::Engine;
 use crate::protocol::{AwsError, Protocol};
-use crate::rest::Rest;
+use crate::rest::{Rest, RestConfig};
+use crate::store::Db;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -35,6 +39,65 @@ pub struct App {
 }
 
 type Body = Full<Bytes>;
+
+/// Wire a server over opened storage, as `ragnos-vault server` runs it: engine (with a
+/// Redis-shared cache when `redis_url` is set), keyring, audit writer, metrics and REST.
+pub async fn build_app(
+    db: Db,
+    master: Arc<MasterKey>,
+    redis_url: Option<&str>,
+) -> Result<Arc<App>, String> {
+    let engine = match redis_url {
+        Some(url) if !url.is_empty() => {
+            let cache = crate::engine::cache::SecretCache::with_redis(url)
+                .await
+                .map_err(|e| format!("redis: {e}"))?;
+            tracing::info!("cache invalidations shared through Redis");
+            Engine::with_cache(db.clone(), cache)
+        }
+        _ => Engine::new(db.clone()),
+    };
+    let keyring = Arc::new(Keyring::new(db.clone(), master.clone()));
+    let audit = crate::audit::AuditWriter::start(db);
+    let metrics = crate::telemetry::install();
+    let rest = Rest::new(
+        engine.clone(),
+        keyring.clone(),
+        audit.clone(),
+        master,
+        &RestConfig::from_env(),
+    )?;
+    Ok(Arc::new(App {
+        protocol: Protocol {
+            engine,
+            keyring,
+            audit,
+        },
+        metrics,
+        rest,
+    }))
+}
+
+/// Background upkeep: purge secrets whose recovery window ended (reads purge lazily too),
+/// and keep the next months' audit partitions created ahead of time.
+pub fn spawn_upkeep(engine: Engine) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut rounds: u64 = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = engine.purge_expired(crate::bootstrap::now_ms()).await {
+                tracing::warn!(error = %e, "purging expired secrets failed");
+            }
+            if rounds.is_multiple_of(24 * 60)
+                && let Err(e) = engine.db().ensure_audit_partitions(3).await
+            {
+                tracing::warn!(error = %e, "creating audit partitions failed");
+            }
+            rounds += 1;
+        }
+    });
+}
 
 fn response(
     status: StatusCode,

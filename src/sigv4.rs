@@ -403,6 +403,52 @@ fn verify_canonical(
     }
 }
 
+/// Client side: the `Authorization` header for a request whose signed headers are
+/// `headers` (lowercase names, sorted, including `host` and `x-amz-date`), signed with `key`
+/// for `date/region/service` at `amz_date`. The load generator uses it, so that signer and
+/// verifier share one canonicalisation; unit tests hold it to aws-sigv4's output.
+#[allow(clippy::too_many_arguments)] // the SigV4 inputs, each a plain value
+pub fn authorization(
+    access_key_id: &str,
+    key: &SigningKey,
+    region: &str,
+    service: &str,
+    amz_date: &str,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, SigV4Error> {
+    let mut signed_headers: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
+    signed_headers.sort();
+    signed_headers.dedup();
+    let auth = AuthHeader {
+        access_key_id: access_key_id.to_owned(),
+        date: amz_date.get(..8).ok_or(SigV4Error::Mismatch)?.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+        signed_headers,
+        amz_date: amz_date.to_owned(),
+        signature: String::new(),
+    };
+    let payload = hex::encode(Sha256::digest(body));
+    let canonical = build_canonical_request(&auth, method, path, "", None, headers, &payload)?;
+    let signature = hex::encode(hmac_sha256(
+        &key.0,
+        string_to_sign(&auth, &canonical).as_bytes(),
+    ));
+    Ok(format!(
+        "{ALGORITHM} Credential={access_key_id}/{}, SignedHeaders={}, Signature={signature}",
+        auth.credential_scope(),
+        auth.signed_headers.join(";")
+    ))
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a point in time (the `X-Amz-Date` format).
+pub fn amz_date(t: SystemTime) -> String {
+    format_amz_date(unix_seconds(t))
+}
+
 /// Builds the canonical request from raw parts (path and query exactly as received).
 fn build_canonical_request(
     auth: &AuthHeader,
@@ -1397,6 +1443,71 @@ mod tests {
             canonical_query("k=a+b&s=a%20b&u=%E1%88%B4&bad=%zz"),
             "bad=%25zz&k=a%2Bb&s=a%20b&u=%E1%88%B4"
         );
+    }
+
+    #[test]
+    fn client_authorization_matches_aws_sigv4_and_verifies() {
+        use aws_credential_types::Credentials;
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let (akid, secret, region) = (
+            "AKIDEXAMPLE12345",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "eu-west-3",
+        );
+        let at = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let date = amz_date(at);
+        let body = br#"{"SecretId":"bench/0001"}"#;
+        let pairs = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("host", "127.0.0.1:4000"),
+            ("x-amz-date", date.as_str()),
+            ("x-amz-target", "secretsmanager.GetSecretValue"),
+        ];
+        let headers = header_map(&pairs);
+        let key = SigningKey::derive(secret.as_bytes(), &date[..8], region, "secretsmanager");
+        let ours = authorization(
+            akid,
+            &key,
+            region,
+            "secretsmanager",
+            &date,
+            "POST",
+            "/",
+            &headers,
+            body,
+        )
+        .unwrap();
+
+        let identity = Credentials::new(akid, secret, None, None, "test").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name("secretsmanager")
+            .time(at)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let request = SignableRequest::new(
+            "POST",
+            "http://127.0.0.1:4000/",
+            pairs.iter().copied().filter(|(k, _)| *k != "x-amz-date"),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+        let theirs = instructions
+            .headers()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.to_owned())
+            .unwrap();
+        assert_eq!(ours, theirs);
+
+        let mut signed = headers.clone();
+        signed.insert("authorization", HeaderValue::from_str(&ours).unwrap());
+        let auth = parse(&signed, "secretsmanager", at).unwrap();
+        let uri: Uri = "/".parse().unwrap();
+        verify(&auth, &Method::POST, &uri, &signed, body, &key).unwrap();
     }
 
     #[test]

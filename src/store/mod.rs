@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::ManagerConfig;
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::sync::Arc;
@@ -27,7 +27,54 @@ use schema::{
 };
 
 /// SQLite connection usable from async code.
-pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
+pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection, Inline>;
+
+/// Runs SQLite statements on the calling thread.
+///
+/// diesel-async's default hands every statement to tokio's blocking pool. For an embedded
+/// database whose statements take microseconds, that hand-off (two thread wake-ups per
+/// statement) cost more than the statement itself: a profile of the hot read showed the
+/// server's time in futexes and the blocking pool. Reads now run inline on the async worker;
+/// writes, which can wait on the disk (checkpoints, `synchronous=FULL`) or on another
+/// process's lock, run whole transactions at a time inside [`sqlite_write`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inline;
+
+impl SpawnBlocking for Inline {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>,
+                > + Send
+                + 'a,
+        >,
+    >
+    where
+        R: Send + 'static,
+    {
+        Box::pin(std::future::ready(Ok(task())))
+    }
+
+    fn get_runtime() -> Self {
+        Inline
+    }
+}
+
+/// Run SQLite writer work (whole transactions) where blocking is allowed: in `block_in_place`
+/// on a multi-thread runtime, so the worker's other tasks move to another thread while this
+/// one may wait on the disk; inline elsewhere (single-threaded test runtimes).
+async fn sqlite_write<F: std::future::Future>(work: F) -> F::Output {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(work))
+    } else {
+        work.await
+    }
+}
 type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
 
@@ -320,7 +367,7 @@ macro_rules! with_write {
             Db::Sqlite { writer, .. } => {
                 let mut guard = writer.lock().await;
                 let $conn: &mut SqliteConn = &mut guard;
-                $body
+                sqlite_write(async { $body }).await
             }
         }
     };
@@ -367,8 +414,7 @@ macro_rules! tenant_tx {
             Db::Sqlite { writer, .. } => {
                 let mut guard = writer.lock().await;
                 let c: &mut SqliteConn = &mut guard;
-                c.transaction::<_, StoreError, _>(async move |$conn| $body)
-                    .await
+                sqlite_write(c.transaction::<_, StoreError, _>(async move |$conn| $body)).await
             }
         }
     };
@@ -516,6 +562,81 @@ impl Db {
         })
     }
 
+    // ----- bulk loading (the benchmark's seeding mode) -----
+
+    /// Insert workspaces, access keys and already-sealed secrets with their versions and
+    /// labels in one transaction, with multi-row INSERTs. Tenant rows must come grouped by
+    /// workspace: on PostgreSQL each group is written under its own `app.current_workspace_id`,
+    /// so row-level security checks every row as it would a server write.
+    pub async fn seed(
+        &self,
+        workspace_rows: &[WorkspaceRow],
+        keys: &[AccessKeyRow],
+        secret_rows: &[SecretRow],
+        versions: &[VersionRow],
+        stages: &[StageRow],
+    ) -> StoreResult<()> {
+        // Well under PostgreSQL's limit of 65535 bind parameters per statement.
+        const ROWS: usize = 500;
+        macro_rules! bulk {
+            ($conn:expr, $table:expr, $rows:expr) => {
+                for chunk in $rows.chunks(ROWS) {
+                    diesel::insert_into($table)
+                        .values(chunk)
+                        .execute($conn)
+                        .await?;
+                }
+            };
+        }
+        match self {
+            Db::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let c: &mut AsyncPgConnection = &mut guard;
+                c.transaction::<_, StoreError, _>(async move |conn| {
+                    bulk!(conn, workspaces::table, workspace_rows);
+                    bulk!(conn, access_keys::table, keys);
+                    for group in secret_rows.chunk_by(|a, b| a.workspace_id == b.workspace_id) {
+                        set_workspace(conn, &group[0].workspace_id).await?;
+                        bulk!(conn, secrets::table, group);
+                    }
+                    for group in versions.chunk_by(|a, b| a.workspace_id == b.workspace_id) {
+                        set_workspace(conn, &group[0].workspace_id).await?;
+                        bulk!(conn, secret_versions::table, group);
+                    }
+                    for group in stages.chunk_by(|a, b| a.workspace_id == b.workspace_id) {
+                        set_workspace(conn, &group[0].workspace_id).await?;
+                        bulk!(conn, version_stages::table, group);
+                    }
+                    Ok(())
+                })
+                .await
+            }
+            Db::Sqlite { writer, .. } => {
+                let mut guard = writer.lock().await;
+                let c: &mut SqliteConn = &mut guard;
+                // SQLite cannot batch rows with NULLs in one INSERT (diesel would need the
+                // DEFAULT keyword); one cached statement per row in one transaction is fast
+                // in-process.
+                macro_rules! rows {
+                    ($conn:expr, $table:expr, $rows:expr) => {
+                        for r in $rows {
+                            diesel::insert_into($table).values(r).execute($conn).await?;
+                        }
+                    };
+                }
+                sqlite_write(c.transaction::<_, StoreError, _>(async move |conn| {
+                    rows!(conn, workspaces::table, workspace_rows);
+                    rows!(conn, access_keys::table, keys);
+                    rows!(conn, secrets::table, secret_rows);
+                    rows!(conn, secret_versions::table, versions);
+                    rows!(conn, version_stages::table, stages);
+                    Ok(())
+                }))
+                .await
+            }
+        }
+    }
+
     // ----- meta -----
 
     /// Read a meta value.
@@ -561,7 +682,7 @@ impl Db {
             Ok(workspaces::table
                 .filter(workspaces::id.eq(id))
                 .select(WorkspaceRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?)
         })
@@ -573,7 +694,7 @@ impl Db {
             Ok(workspaces::table
                 .filter(workspaces::name.eq(name))
                 .select(WorkspaceRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?)
         })
@@ -593,7 +714,7 @@ impl Db {
             Ok(access_keys::table
                 .filter(access_keys::access_key_id.eq(akid))
                 .select(AccessKeyRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?)
         })
@@ -616,7 +737,7 @@ impl Db {
                 SecretLookup::Name(name) => Ok(base
                     .filter(secrets::name.eq(*name))
                     .select(SecretRow::as_select())
-                    .first(conn)
+                    .get_result(conn)
                     .await
                     .optional()?),
                 SecretLookup::Arn { arn, tail } => {
@@ -624,7 +745,7 @@ impl Db {
                     let exact = base
                         .filter(secrets::arn.eq(*arn))
                         .select(SecretRow::as_select())
-                        .first(conn)
+                        .get_result(conn)
                         .await
                         .optional()?;
                     if exact.is_some() {
@@ -633,7 +754,7 @@ impl Db {
                     Ok(base
                         .filter(secrets::name.eq(*tail))
                         .select(SecretRow::as_select())
-                        .first(conn)
+                        .get_result(conn)
                         .await
                         .optional()?)
                 }
@@ -699,7 +820,7 @@ impl Db {
                 .filter(secret_versions::secret_id.eq(secret_id))
                 .filter(secret_versions::version_id.eq(version_id))
                 .select(VersionRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?)
         })
@@ -831,7 +952,7 @@ impl Db {
                             .filter(secrets::workspace_id.eq(workspace_id))
                             .filter(secrets::id.eq(secret_id))
                             .select(secrets::revision)
-                            .first(conn)
+                            .get_result(conn)
                             .await
                             .optional()?;
                         if current != Some(*expected_revision) {
@@ -1050,8 +1171,9 @@ impl Db {
             Db::Sqlite { writer, .. } => {
                 let mut guard = writer.lock().await;
                 let c: &mut SqliteConn = &mut guard;
-                // SQLite cannot batch rows with NULLs in one INSERT; in-process inserts are cheap.
-                c.transaction::<_, StoreError, _>(async move |conn| {
+                // SQLite cannot batch rows with NULLs in one INSERT, so the rows go in one by
+                // one; the statement is prepared once and cached.
+                sqlite_write(c.transaction::<_, StoreError, _>(async move |conn| {
                     for r in rows {
                         diesel::insert_into(audit_log::table)
                             .values(r)
@@ -1059,7 +1181,7 @@ impl Db {
                             .await?;
                     }
                     Ok(())
-                })
+                }))
                 .await
             }
         }
@@ -1184,14 +1306,14 @@ impl Db {
     /// Find a user by email.
     pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
         with_read!(self, conn => {
-            Ok(users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).await.optional()?)
+            Ok(users::table.filter(users::email.eq(email)).select(UserRow::as_select()).get_result(conn).await.optional()?)
         })
     }
 
     /// Find a user by id.
     pub async fn user(&self, id: &str) -> StoreResult<Option<UserRow>> {
         with_read!(self, conn => {
-            Ok(users::table.filter(users::id.eq(id)).select(UserRow::as_select()).first(conn).await.optional()?)
+            Ok(users::table.filter(users::id.eq(id)).select(UserRow::as_select()).get_result(conn).await.optional()?)
         })
     }
 
@@ -1420,6 +1542,15 @@ async fn open_sqlite(path: &str) -> StoreResult<SqliteConn> {
     let mut conn = SqliteConn::establish(path).await?;
     conn.batch_execute(&sqlite_pragmas()).await?;
     Ok(conn)
+}
+
+/// PostgreSQL housekeeping done as the database owner (the server's own connections run as
+/// `ragnos_app`, which may not create databases or analyze tables it does not own):
+/// run `sql` on a fresh connection to `url`.
+pub async fn postgres_admin(url: &str, sql: &str) -> StoreResult<()> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    conn.batch_execute(sql).await?;
+    Ok(())
 }
 
 impl From<diesel::ConnectionError> for StoreError {

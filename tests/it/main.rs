@@ -3,6 +3,7 @@
 
 mod at_rest;
 mod audit;
+mod bench;
 mod clients;
 mod cluster;
 mod harness;
