@@ -35,6 +35,9 @@ record "cargo test" $?
 set -e
 BIN="$ROOT/target/debug/ragnos-vault"
 [ -x "$BIN" ] || cargo build --locked --bin ragnos-vault
+# `cargo test --all-targets` builds the Rust example only as a test target; examples/run-all.sh
+# runs the real binary at target/debug/examples/rust_sdk.
+cargo build --locked --example rust_sdk
 
 pg_ok=0
 if psql "$PG_URL" -qtAc 'SELECT 1' >/dev/null 2>&1; then

@@ -339,6 +339,15 @@ impl Protocol {
             error,
             access_key_id: claimed.clone(),
         };
+        // We issue no temporary credentials, so no session token can be one of ours. AWS
+        // refuses a token it did not issue (even with a valid signature), and so do we: a
+        // client with stray STS credentials in its environment learns at once.
+        if headers.contains_key("x-amz-security-token") {
+            return Err(fail(AwsError::client(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )));
+        }
         let key = self
             .keyring
             .access_key(&auth.access_key_id)

@@ -112,6 +112,20 @@ async fn sigv4_failures() {
     );
     assert_eq!(send(req).await.status, 200);
 
+    // A session token (signed, as the SDKs sign it): we issue none, so none is valid.
+    let req = signer.signed_at(
+        "CreateSecret",
+        body.as_bytes(),
+        SystemTime::now(),
+        &[("x-amz-security-token", "FwoGZXIvYXdzEXAMPLETOKEN")],
+    );
+    let r = send(req).await;
+    assert_error(&r, 400, "UnrecognizedClientException");
+    assert_eq!(
+        r.message(),
+        "The security token included in the request is invalid."
+    );
+
     // Wrong service in the credential scope.
     let mut req = signer.signed_at("CreateSecret", body.as_bytes(), SystemTime::now(), &[]);
     let auth = req.headers()["authorization"]
