@@ -1288,81 +1288,65 @@ impl Engine {
         input: &BatchGetSecretValueInput,
         now: i64,
     ) -> EngineResult<BatchGetOutput> {
-        let mut secret_values = Vec::new();
-        let mut errors = Vec::new();
-        match (&input.secret_id_list, &input.filters) {
-            (Some(ids), None) => {
-                if input.max_results.is_some() {
+        // Which secrets to fetch (as given, or an ARN per matching secret), and the page token.
+        let (ids, next_token): (Vec<String>, Option<String>) =
+            match (&input.secret_id_list, &input.filters) {
+                (Some(ids), None) => {
+                    if input.max_results.is_some() {
+                        return Err(EngineError::InvalidParameter(
+                            "You can only use MaxResults with the Filters parameter.".into(),
+                        ));
+                    }
+                    if ids.is_empty() || ids.len() > 20 {
+                        validate::range("secretIdList", ids.len() as i64, 1, 20)?;
+                    }
+                    (ids.clone(), None)
+                }
+                (None, Some(filters)) => {
+                    validate::filters(filters)?;
+                    let limit = validate::max_results(input.max_results, 20, 20)? as usize;
+                    let query = list::Query::new(filters, None, None, false)?;
+                    let (rows, next_token) = list::page(
+                        &self.db,
+                        scope,
+                        &query,
+                        input.next_token.as_deref(),
+                        limit,
+                        now,
+                    )
+                    .await?;
+                    (rows.into_iter().map(|r| r.arn).collect(), next_token)
+                }
+                _ => {
                     return Err(EngineError::InvalidParameter(
-                        "You can only use MaxResults with the Filters parameter.".into(),
+                        "Either 'SecretIdList' or 'Filters' must be provided, but not both.".into(),
                     ));
                 }
-                if ids.is_empty() || ids.len() > 20 {
-                    validate::range("secretIdList", ids.len() as i64, 1, 20)?;
-                }
-                for id in ids {
-                    let one = GetSecretValueInput {
-                        secret_id: Some(id.clone()),
-                        ..Default::default()
-                    };
-                    match self.get_secret_value(scope, &one, now).await {
-                        Ok(v) => secret_values.push(v),
-                        Err(e @ (EngineError::Store(_) | EngineError::Decryption)) => {
-                            return Err(e);
-                        }
-                        Err(e) => errors.push(BatchError {
-                            secret_id: id.clone(),
-                            error_code: crate::protocol::error_code(&e).to_string(),
-                            message: e.to_string(),
-                        }),
-                    }
-                }
-                Ok(BatchGetOutput {
-                    secret_values,
-                    next_token: None,
-                    errors,
-                })
+            };
+        let mut secret_values = Vec::new();
+        let mut errors = Vec::new();
+        for id in ids {
+            let one = GetSecretValueInput {
+                secret_id: Some(id.clone()),
+                ..Default::default()
+            };
+            match self.get_secret_value(scope, &one, now).await {
+                Ok(v) => secret_values.push(v),
+                // The service itself failing fails the whole call; per-secret client errors
+                // are reported in Errors[] as AWS does.
+                Err(e @ (EngineError::Store(_) | EngineError::Decryption)) => return Err(e),
+                Err(e) => errors.push(BatchError {
+                    secret_id: id,
+                    error_code: crate::protocol::error_code(&e).to_string(),
+                    message: e.to_string(),
+                }),
             }
-            (None, Some(filters)) => {
-                validate::filters(filters)?;
-                let limit = validate::max_results(input.max_results, 20, 20)? as usize;
-                let query = list::Query::new(filters, None, None, false)?;
-                let (rows, next_token) = list::page(
-                    &self.db,
-                    scope,
-                    &query,
-                    input.next_token.as_deref(),
-                    limit,
-                    now,
-                )
-                .await?;
-                for row in rows {
-                    let one = GetSecretValueInput {
-                        secret_id: Some(row.arn.clone()),
-                        ..Default::default()
-                    };
-                    match self.get_secret_value(scope, &one, now).await {
-                        Ok(v) => secret_values.push(v),
-                        Err(e @ (EngineError::Store(_) | EngineError::Decryption)) => {
-                            return Err(e);
-                        }
-                        Err(e) => errors.push(BatchError {
-                            secret_id: row.arn.clone(),
-                            error_code: crate::protocol::error_code(&e).to_string(),
-                            message: e.to_string(),
-                        }),
-                    }
-                }
-                Ok(BatchGetOutput {
-                    secret_values,
-                    next_token,
-                    errors,
-                })
-            }
-            _ => Err(EngineError::InvalidParameter(
-                "Either 'SecretIdList' or 'Filters' must be provided, but not both.".into(),
-            )),
         }
+        Ok(BatchGetOutput {
+            secret_values,
+            next_token,
+            errors,
+        })
     }
 
     // ------------------------------------------------------------------ resource policies
