@@ -328,6 +328,22 @@ impl Engine {
         }
     }
 
+    /// How `secret_id` (a name, full ARN or partial ARN) names a secret of the caller's
+    /// workspace and region; `None` for an ARN of another region or account, which names
+    /// nothing here.
+    fn lookup_of<'a>(scope: &Scope, secret_id: &'a str) -> Option<SecretLookup<'a>> {
+        match parse_arn(secret_id) {
+            Some(arn) if arn.region != scope.region || arn.account != scope.tenant.account_id => {
+                None
+            }
+            Some(arn) => Some(SecretLookup::Arn {
+                arn: secret_id,
+                tail: arn.tail,
+            }),
+            None => Some(SecretLookup::Name(secret_id)),
+        }
+    }
+
     /// Look a secret up by name, full ARN or partial ARN. Expired secrets are purged here.
     async fn find(
         &self,
@@ -335,20 +351,29 @@ impl Engine {
         secret_id: &str,
         now: i64,
     ) -> EngineResult<Option<SecretRow>> {
-        let lookup = match parse_arn(secret_id) {
-            Some(arn) => {
-                // An ARN of another region or account names nothing in this one.
-                if arn.region != scope.region || arn.account != scope.tenant.account_id {
-                    return Ok(None);
-                }
-                SecretLookup::Arn {
-                    arn: secret_id,
-                    tail: arn.tail,
-                }
-            }
-            None => SecretLookup::Name(secret_id),
+        let Some(lookup) = Self::lookup_of(scope, secret_id) else {
+            return Ok(None);
         };
         self.find_in(scope, &scope.region, &lookup, now).await
+    }
+
+    /// Purge `row` if its recovery window ended (reads purge lazily); true if it did.
+    async fn purge_if_expired(
+        &self,
+        scope: &Scope,
+        row: &SecretRow,
+        now: i64,
+    ) -> EngineResult<bool> {
+        if row.deletion_date.is_none_or(|d| d > now) {
+            return Ok(false);
+        }
+        self.db
+            .purge_secret(&scope.tenant.id, &row.id, None)
+            .await?;
+        self.cache
+            .invalidate(&row.workspace_id, &row.region, &row.name)
+            .await;
+        Ok(true)
     }
 
     /// Look a secret up by name in any Region of the caller's workspace (replication).
@@ -375,13 +400,7 @@ impl Engine {
             .find_secret(&scope.tenant.id, region, lookup)
             .await?;
         match row {
-            Some(r) if r.deletion_date.is_some_and(|d| d <= now) => {
-                self.db.purge_secret(&scope.tenant.id, &r.id, None).await?;
-                self.cache
-                    .invalidate(&r.workspace_id, &r.region, &r.name)
-                    .await;
-                Ok(None)
-            }
+            Some(r) if self.purge_if_expired(scope, &r, now).await? => Ok(None),
             other => Ok(other),
         }
     }
@@ -463,15 +482,28 @@ impl Engine {
         Ok(Some(v))
     }
 
-    /// Find and load from the database (writes), checking the caller's scope.
+    /// Find and load from the database (writes, cache misses), checking the caller's scope.
+    /// The row, its versions and labels come from one read transaction.
     async fn state(&self, scope: &Scope, secret_id: &str, now: i64) -> EngineResult<SecretState> {
         scope.access.check_name(secret_id)?;
-        let row = self
-            .find(scope, secret_id, now)
+        let lookup = Self::lookup_of(scope, secret_id).ok_or_else(not_found)?;
+        let (row, versions, stages) = self
+            .db
+            .find_secret_state(&scope.tenant.id, &scope.region, &lookup)
             .await?
             .ok_or_else(not_found)?;
+        if self.purge_if_expired(scope, &row, now).await? {
+            return Err(not_found());
+        }
         scope.access.check_name(&row.name)?;
-        self.load(row).await
+        Ok(SecretState {
+            row,
+            versions,
+            labels: stages
+                .into_iter()
+                .map(|s| (s.stage, s.version_id))
+                .collect(),
+        })
     }
 
     /// Run a read-modify-write operation, retrying when another writer won the race.

@@ -420,6 +420,73 @@ macro_rules! tenant_tx {
     };
 }
 
+/// The secret named by `$lookup` in one workspace and region, on connection `$conn`
+/// (a `StoreResult<Option<SecretRow>>`).
+macro_rules! find_secret_in {
+    ($conn:expr, $workspace_id:expr, $region:expr, $lookup:expr) => {
+        async {
+            let base = secrets::table
+                .filter(secrets::workspace_id.eq($workspace_id))
+                .filter(secrets::region.eq($region));
+            match $lookup {
+                SecretLookup::Name(name) => Ok::<_, StoreError>(
+                    base.filter(secrets::name.eq(*name))
+                        .select(SecretRow::as_select())
+                        .get_result(&mut *$conn)
+                        .await
+                        .optional()?,
+                ),
+                SecretLookup::Arn { arn, tail } => {
+                    // An exact ARN wins over a partial one whose tail happens to be a name.
+                    let exact = base
+                        .filter(secrets::arn.eq(*arn))
+                        .select(SecretRow::as_select())
+                        .get_result(&mut *$conn)
+                        .await
+                        .optional()?;
+                    if exact.is_some() {
+                        return Ok(exact);
+                    }
+                    Ok(base
+                        .filter(secrets::name.eq(*tail))
+                        .select(SecretRow::as_select())
+                        .get_result(&mut *$conn)
+                        .await
+                        .optional()?)
+                }
+            }
+        }
+        .await
+    };
+}
+
+/// Versions (oldest first, without values) and labels of one secret, on connection `$conn`.
+macro_rules! versions_and_stages_in {
+    ($conn:expr, $workspace_id:expr, $secret_id:expr) => {
+        async {
+            let versions = secret_versions::table
+                .filter(secret_versions::workspace_id.eq($workspace_id))
+                .filter(secret_versions::secret_id.eq($secret_id))
+                .order((
+                    secret_versions::created_at.asc(),
+                    secret_versions::version_id.asc(),
+                ))
+                .select(VersionMetaRow::as_select())
+                .load(&mut *$conn)
+                .await?;
+            let stages = version_stages::table
+                .filter(version_stages::workspace_id.eq($workspace_id))
+                .filter(version_stages::secret_id.eq($secret_id))
+                .order(version_stages::stage.asc())
+                .select(StageRow::as_select())
+                .load(&mut *$conn)
+                .await?;
+            Ok::<_, StoreError>((versions, stages))
+        }
+        .await
+    };
+}
+
 /// `SET LOCAL app.current_workspace_id` for the current PostgreSQL transaction.
 async fn set_workspace(conn: &mut AsyncPgConnection, workspace_id: &str) -> StoreResult<()> {
     diesel::sql_query("SELECT set_config('app.current_workspace_id', $1, true)")
@@ -730,35 +797,24 @@ impl Db {
         lookup: &SecretLookup<'_>,
     ) -> StoreResult<Option<SecretRow>> {
         tenant_read!(self, workspace_id, conn => {
-            let base = secrets::table
-                .filter(secrets::workspace_id.eq(workspace_id))
-                .filter(secrets::region.eq(region));
-            match lookup {
-                SecretLookup::Name(name) => Ok(base
-                    .filter(secrets::name.eq(*name))
-                    .select(SecretRow::as_select())
-                    .get_result(conn)
-                    .await
-                    .optional()?),
-                SecretLookup::Arn { arn, tail } => {
-                    // An exact ARN wins over a partial one whose tail happens to be a name.
-                    let exact = base
-                        .filter(secrets::arn.eq(*arn))
-                        .select(SecretRow::as_select())
-                        .get_result(conn)
-                        .await
-                        .optional()?;
-                    if exact.is_some() {
-                        return Ok(exact);
-                    }
-                    Ok(base
-                        .filter(secrets::name.eq(*tail))
-                        .select(SecretRow::as_select())
-                        .get_result(conn)
-                        .await
-                        .optional()?)
-                }
-            }
+            find_secret_in!(conn, workspace_id, region, lookup)
+        })
+    }
+
+    /// A secret with its versions (without values) and labels, read in one transaction:
+    /// [`Db::find_secret`] and [`Db::versions_and_stages`] in one round of BEGIN/COMMIT.
+    pub async fn find_secret_state(
+        &self,
+        workspace_id: &str,
+        region: &str,
+        lookup: &SecretLookup<'_>,
+    ) -> StoreResult<Option<(SecretRow, Vec<VersionMetaRow>, Vec<StageRow>)>> {
+        tenant_read!(self, workspace_id, conn => {
+            let Some(row) = find_secret_in!(conn, workspace_id, region, lookup)? else {
+                return Ok(None);
+            };
+            let (versions, stages) = versions_and_stages_in!(conn, workspace_id, &row.id)?;
+            Ok(Some((row, versions, stages)))
         })
     }
 
@@ -769,21 +825,7 @@ impl Db {
         secret_id: &str,
     ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)> {
         tenant_read!(self, workspace_id, conn => {
-            let versions = secret_versions::table
-                .filter(secret_versions::workspace_id.eq(workspace_id))
-                .filter(secret_versions::secret_id.eq(secret_id))
-                .order((secret_versions::created_at.asc(), secret_versions::version_id.asc()))
-                .select(VersionMetaRow::as_select())
-                .load(conn)
-                .await?;
-            let stages = version_stages::table
-                .filter(version_stages::workspace_id.eq(workspace_id))
-                .filter(version_stages::secret_id.eq(secret_id))
-                .order(version_stages::stage.asc())
-                .select(StageRow::as_select())
-                .load(conn)
-                .await?;
-            Ok((versions, stages))
+            versions_and_stages_in!(conn, workspace_id, secret_id)
         })
     }
 
