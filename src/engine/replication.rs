@@ -391,6 +391,39 @@ impl Engine {
         Ok(())
     }
 
+    /// Store a primary's new replica list with the replica writes that go with it (in one
+    /// transaction, and only if the list changed), and answer with the replicas' status.
+    async fn commit_links(
+        &self,
+        scope: &Scope,
+        state: &SecretState,
+        links: Vec<ReplicaLink>,
+        replica_writes: Vec<SecretWrite>,
+        now: i64,
+    ) -> EngineResult<ReplicationOutput> {
+        let replication = links_json(&links);
+        if replication != state.row.replication {
+            let mut next = state.next_row(now);
+            next.replication = replication;
+            let mut writes = vec![SecretWrite::Update {
+                expected_revision: state.row.revision,
+                secret: next,
+                versions: Vec::new(),
+                stages: None,
+            }];
+            writes.extend(replica_writes);
+            self.write_all(scope, writes).await?;
+        }
+        let mut statuses: Vec<ReplicationStatusEntry> =
+            links.iter().map(ReplicaLink::status).collect();
+        self.fill_replica_access(scope, &state.row, &mut statuses)
+            .await?;
+        Ok(ReplicationOutput {
+            arn: state.row.arn.clone(),
+            replication_status: statuses,
+        })
+    }
+
     // ------------------------------------------------------------------ operations
 
     /// ReplicateSecretToRegions: add replicas in other Regions of this workspace.
@@ -430,27 +463,7 @@ impl Engine {
                     now,
                 )
                 .await?;
-            let replication = links_json(&links);
-            if replication != state.row.replication {
-                let mut next = state.next_row(now);
-                next.replication = replication;
-                let mut writes = vec![SecretWrite::Update {
-                    expected_revision: state.row.revision,
-                    secret: next,
-                    versions: Vec::new(),
-                    stages: None,
-                }];
-                writes.extend(replicas);
-                self.write_all(scope, writes).await?;
-            }
-            let mut statuses: Vec<ReplicationStatusEntry> =
-                links.iter().map(ReplicaLink::status).collect();
-            self.fill_replica_access(scope, &state.row, &mut statuses)
-                .await?;
-            Ok(ReplicationOutput {
-                arn: state.row.arn.clone(),
-                replication_status: statuses,
-            })
+            self.commit_links(scope, &state, links, replicas, now).await
         })
         .await
     }
@@ -491,27 +504,7 @@ impl Engine {
                     });
                 }
             }
-            let replication = links_json(&links);
-            if replication != state.row.replication {
-                let mut next = state.next_row(now);
-                next.replication = replication;
-                let mut writes = vec![SecretWrite::Update {
-                    expected_revision: state.row.revision,
-                    secret: next,
-                    versions: Vec::new(),
-                    stages: None,
-                }];
-                writes.extend(purges);
-                self.write_all(scope, writes).await?;
-            }
-            let mut statuses: Vec<ReplicationStatusEntry> =
-                links.iter().map(ReplicaLink::status).collect();
-            self.fill_replica_access(scope, &state.row, &mut statuses)
-                .await?;
-            Ok(ReplicationOutput {
-                arn: state.row.arn.clone(),
-                replication_status: statuses,
-            })
+            self.commit_links(scope, &state, links, purges, now).await
         })
         .await
     }
