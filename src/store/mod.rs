@@ -487,6 +487,34 @@ macro_rules! versions_and_stages_in {
     };
 }
 
+/// Delete one secret with its versions and labels, children first, on connection `$conn`
+/// inside the caller's transaction.
+macro_rules! delete_secret_rows {
+    ($conn:expr, $workspace_id:expr, $secret_id:expr) => {
+        diesel::delete(
+            version_stages::table
+                .filter(version_stages::workspace_id.eq($workspace_id))
+                .filter(version_stages::secret_id.eq($secret_id)),
+        )
+        .execute(&mut *$conn)
+        .await?;
+        diesel::delete(
+            secret_versions::table
+                .filter(secret_versions::workspace_id.eq($workspace_id))
+                .filter(secret_versions::secret_id.eq($secret_id)),
+        )
+        .execute(&mut *$conn)
+        .await?;
+        diesel::delete(
+            secrets::table
+                .filter(secrets::workspace_id.eq($workspace_id))
+                .filter(secrets::id.eq($secret_id)),
+        )
+        .execute(&mut *$conn)
+        .await?;
+    };
+}
+
 /// `SET LOCAL app.current_workspace_id` for the current PostgreSQL transaction.
 async fn set_workspace(conn: &mut AsyncPgConnection, workspace_id: &str) -> StoreResult<()> {
     diesel::sql_query("SELECT set_config('app.current_workspace_id', $1, true)")
@@ -1000,27 +1028,7 @@ impl Db {
                         if current != Some(*expected_revision) {
                             return Err(StoreError::Conflict);
                         }
-                        diesel::delete(
-                            version_stages::table
-                                .filter(version_stages::workspace_id.eq(workspace_id))
-                                .filter(version_stages::secret_id.eq(secret_id)),
-                        )
-                        .execute(conn)
-                        .await?;
-                        diesel::delete(
-                            secret_versions::table
-                                .filter(secret_versions::workspace_id.eq(workspace_id))
-                                .filter(secret_versions::secret_id.eq(secret_id)),
-                        )
-                        .execute(conn)
-                        .await?;
-                        diesel::delete(
-                            secrets::table
-                                .filter(secrets::workspace_id.eq(workspace_id))
-                                .filter(secrets::id.eq(secret_id)),
-                        )
-                        .execute(conn)
-                        .await?;
+                        delete_secret_rows!(conn, workspace_id, secret_id);
                     }
                 }
             }
@@ -1056,25 +1064,7 @@ impl Db {
         audit: Option<&AuditRow>,
     ) -> StoreResult<()> {
         tenant_tx!(self, workspace_id, conn => {
-            diesel::delete(
-                version_stages::table
-                    .filter(version_stages::workspace_id.eq(workspace_id))
-                    .filter(version_stages::secret_id.eq(secret_id)),
-            )
-            .execute(conn)
-            .await?;
-            diesel::delete(
-                secret_versions::table
-                    .filter(secret_versions::workspace_id.eq(workspace_id))
-                    .filter(secret_versions::secret_id.eq(secret_id)),
-            )
-            .execute(conn)
-            .await?;
-            diesel::delete(
-                secrets::table.filter(secrets::workspace_id.eq(workspace_id)).filter(secrets::id.eq(secret_id)),
-            )
-            .execute(conn)
-            .await?;
+            delete_secret_rows!(conn, workspace_id, secret_id);
             if let Some(a) = audit {
                 diesel::insert_into(audit_log::table).values(a).execute(conn).await?;
             }
