@@ -757,7 +757,8 @@ impl Target {
             let name = format!("ragnos_bench_{tag}");
             store::postgres_admin(&args.postgres_url, &format!("CREATE DATABASE {name}"))
                 .await
-                .map_err(|e| format!("creating database {name} at {}: {e}", args.postgres_url))?;
+                // Not the URL itself: it may carry a password.
+                .map_err(|e| format!("creating database {name}: {e}"))?;
             let url = match args.postgres_url.rfind('/') {
                 Some(i) => format!("{}/{name}", &args.postgres_url[..i]),
                 None => return Err("--postgres-url has no database part".into()),
