@@ -10,6 +10,7 @@
 //!
 //! The store knows rows, not AWS: staging-label rules, ARNs and errors live in `engine`.
 
+mod cached;
 pub mod schema;
 
 use diesel::prelude::*;
@@ -126,7 +127,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A workspace row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = workspaces)]
+#[diesel(table_name = workspaces, treat_none_as_default_value = false)]
 pub struct WorkspaceRow {
     /// Internal id (UUID).
     pub id: String,
@@ -142,7 +143,7 @@ pub struct WorkspaceRow {
 
 /// An access-key row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = access_keys)]
+#[diesel(table_name = access_keys, treat_none_as_default_value = false)]
 pub struct AccessKeyRow {
     /// The AKID, e.g. `AKIA…`.
     pub access_key_id: String,
@@ -161,8 +162,8 @@ pub struct AccessKeyRow {
 }
 
 /// A secret's metadata row.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = secrets, treat_none_as_null = true)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = secrets, treat_none_as_default_value = false)]
 pub struct SecretRow {
     /// Internal id (UUID).
     pub id: String,
@@ -218,7 +219,7 @@ pub struct VersionMetaRow {
 
 /// A full version row, as inserted.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = secret_versions)]
+#[diesel(table_name = secret_versions, treat_none_as_default_value = false)]
 pub struct VersionRow {
     /// Owning secret.
     pub secret_id: String,
@@ -238,7 +239,7 @@ pub struct VersionRow {
 
 /// One staging label attached to one version.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = version_stages)]
+#[diesel(table_name = version_stages, treat_none_as_default_value = false)]
 pub struct StageRow {
     /// Owning secret.
     pub secret_id: String,
@@ -517,10 +518,7 @@ macro_rules! delete_secret_rows {
 
 /// `SET LOCAL app.current_workspace_id` for the current PostgreSQL transaction.
 async fn set_workspace(conn: &mut AsyncPgConnection, workspace_id: &str) -> StoreResult<()> {
-    diesel::sql_query("SELECT set_config('app.current_workspace_id', $1, true)")
-        .bind::<diesel::sql_types::Text, _>(workspace_id)
-        .execute(conn)
-        .await?;
+    cached::set_workspace(workspace_id).execute(conn).await?;
     Ok(())
 }
 
@@ -933,15 +931,9 @@ impl Db {
         audit: Option<&AuditRow>,
     ) -> StoreResult<()> {
         tenant_tx!(self, &secret.workspace_id, conn => {
-            let updated = diesel::update(
-                secrets::table
-                    .filter(secrets::workspace_id.eq(&secret.workspace_id))
-                    .filter(secrets::id.eq(&secret.id))
-                    .filter(secrets::revision.eq(expected_revision)),
-            )
-            .set(secret)
-            .execute(conn)
-            .await?;
+            let updated = cached::UpdateSecret { row: secret, expected_revision }
+                .execute(conn)
+                .await?;
             if updated != 1 {
                 return Err(StoreError::Conflict);
             }
@@ -989,15 +981,9 @@ impl Db {
                         }
                     }
                     SecretWrite::Update { expected_revision, secret, versions, stages } => {
-                        let updated = diesel::update(
-                            secrets::table
-                                .filter(secrets::workspace_id.eq(workspace_id))
-                                .filter(secrets::id.eq(&secret.id))
-                                .filter(secrets::revision.eq(*expected_revision)),
-                        )
-                        .set(secret)
-                        .execute(conn)
-                        .await?;
+                        let updated = cached::UpdateSecret { row: secret, expected_revision: *expected_revision }
+                .execute(conn)
+                .await?;
                         if updated != 1 {
                             return Err(StoreError::Conflict);
                         }
@@ -1203,8 +1189,8 @@ impl Db {
             Db::Sqlite { writer, .. } => {
                 let mut guard = writer.lock().await;
                 let c: &mut SqliteConn = &mut guard;
-                // SQLite cannot batch rows with NULLs in one INSERT, so the rows go in one by
-                // one; the statement is prepared once and cached.
+                // diesel-async has no multi-row INSERT for SQLite; one cached statement per
+                // row inside one transaction costs little more.
                 sqlite_write(c.transaction::<_, StoreError, _>(async move |conn| {
                     for r in rows {
                         diesel::insert_into(audit_log::table)
@@ -1455,15 +1441,9 @@ impl Db {
         stages: &[StageRow],
     ) -> StoreResult<()> {
         tenant_tx!(self, &secret.workspace_id, conn => {
-            let updated = diesel::update(
-                secrets::table
-                    .filter(secrets::workspace_id.eq(&secret.workspace_id))
-                    .filter(secrets::id.eq(&secret.id))
-                    .filter(secrets::revision.eq(expected_revision)),
-            )
-            .set(secret)
-            .execute(conn)
-            .await?;
+            let updated = cached::UpdateSecret { row: secret, expected_revision }
+                .execute(conn)
+                .await?;
             if updated != 1 {
                 return Err(StoreError::Conflict);
             }
@@ -1504,7 +1484,7 @@ pub struct AuditFilter {
 
 /// One audit row. It never holds a secret value or a request body.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
-#[diesel(table_name = audit_log)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 pub struct AuditRow {
     /// Time, epoch ms.
     pub at: i64,
@@ -1538,7 +1518,7 @@ pub struct AuditRow {
 
 /// A user row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct UserRow {
     /// Id (UUID).
     pub id: String,
@@ -1556,7 +1536,7 @@ pub struct UserRow {
 
 /// A membership row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = memberships)]
+#[diesel(table_name = memberships, treat_none_as_default_value = false)]
 pub struct MembershipRow {
     /// Workspace.
     pub workspace_id: String,
