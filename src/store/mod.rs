@@ -6,12 +6,14 @@
 //!
 //! SQLite allows one writer at a time, and a deferred transaction that is upgraded to a
 //! write can fail at once with `SQLITE_BUSY` instead of waiting. So SQLite gets a single
-//! writer connection behind a mutex and a pool of readers (WAL lets them run beside it).
+//! writer connection, shared by group commit (`sqlite_writer`), and a pool of readers (WAL
+//! lets them run beside it).
 //!
 //! The store knows rows, not AWS: staging-label rules, ARNs and errors live in `engine`.
 
 mod cached;
 pub mod schema;
+mod sqlite_writer;
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -35,9 +37,9 @@ pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection, Inline>;
 /// diesel-async's default hands every statement to tokio's blocking pool. For an embedded
 /// database whose statements take microseconds, that hand-off (two thread wake-ups per
 /// statement) cost more than the statement itself: a profile of the hot read showed the
-/// server's time in futexes and the blocking pool. Reads now run inline on the async worker;
-/// writes, which can wait on the disk (checkpoints, `synchronous=FULL`) or on another
-/// process's lock, run whole transactions at a time inside [`sqlite_write`].
+/// server's time in futexes and the blocking pool. Statements now run inline on the async
+/// worker. What can wait on the disk (`COMMIT`: checkpoints, `synchronous=FULL`) or on
+/// another process's lock (`BEGIN IMMEDIATE`) runs inside [`sqlite_write`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inline;
 
@@ -64,7 +66,7 @@ impl SpawnBlocking for Inline {
     }
 }
 
-/// Run SQLite writer work (whole transactions) where blocking is allowed: in `block_in_place`
+/// Run SQLite work that may block (a commit, a lock wait, a bulk load) where blocking is allowed: in `block_in_place`
 /// on a multi-thread runtime, so the worker's other tasks move to another thread while this
 /// one may wait on the disk; inline elsewhere (single-threaded test runtimes).
 async fn sqlite_write<F: std::future::Future>(work: F) -> F::Output {
@@ -333,8 +335,8 @@ pub enum Db {
     Sqlite {
         /// Read-only work.
         readers: SqlitePool,
-        /// The one connection that writes.
-        writer: Arc<tokio::sync::Mutex<SqliteConn>>,
+        /// The one connection that writes, with group commit.
+        writer: Arc<sqlite_writer::SqliteWriter>,
     },
 }
 
@@ -356,7 +358,21 @@ macro_rules! with_read {
     };
 }
 
-/// Run `$body` with `$conn` bound to a connection fit for writes, once per backend.
+/// Run `$body` (a `StoreResult`) as one write on SQLite's writer: in a savepoint of its own
+/// within the group transaction, answering once that transaction committed.
+macro_rules! sqlite_turn {
+    ($writer:expr, $conn:ident => $body:expr) => {{
+        let mut turn = $writer.turn().await?;
+        let result = turn
+            .conn()
+            .transaction::<_, StoreError, _>(async move |$conn| $body)
+            .await;
+        turn.finish(result).await
+    }};
+}
+
+/// Run `$body` (a `StoreResult`) with `$conn` bound to a connection fit for writes, once per
+/// backend.
 macro_rules! with_write {
     ($db:expr, $conn:ident => $body:expr) => {
         match $db {
@@ -365,11 +381,7 @@ macro_rules! with_write {
                 let $conn: &mut AsyncPgConnection = &mut guard;
                 $body
             }
-            Db::Sqlite { writer, .. } => {
-                let mut guard = writer.lock().await;
-                let $conn: &mut SqliteConn = &mut guard;
-                sqlite_write(async { $body }).await
-            }
+            Db::Sqlite { writer, .. } => sqlite_turn!(writer, $conn => $body),
         }
     };
 }
@@ -412,11 +424,7 @@ macro_rules! tenant_tx {
                 })
                 .await
             }
-            Db::Sqlite { writer, .. } => {
-                let mut guard = writer.lock().await;
-                let c: &mut SqliteConn = &mut guard;
-                sqlite_write(c.transaction::<_, StoreError, _>(async move |$conn| $body)).await
-            }
+            Db::Sqlite { writer, .. } => sqlite_turn!(writer, $conn => $body),
         }
     };
 }
@@ -614,7 +622,7 @@ impl Db {
                 .map_err(|e| StoreError::Pool(e.to_string()))?;
             Ok(Db::Sqlite {
                 readers,
-                writer: Arc::new(tokio::sync::Mutex::new(writer)),
+                writer: sqlite_writer::SqliteWriter::new(writer),
             })
         }
     }
@@ -705,11 +713,9 @@ impl Db {
                 .await
             }
             Db::Sqlite { writer, .. } => {
-                let mut guard = writer.lock().await;
-                let c: &mut SqliteConn = &mut guard;
-                // SQLite cannot batch rows with NULLs in one INSERT (diesel would need the
-                // DEFAULT keyword); one cached statement per row in one transaction is fast
-                // in-process.
+                let mut turn = writer.turn().await?;
+                // diesel-async has no multi-row INSERT for SQLite; one cached statement per
+                // row in one transaction is fast in-process.
                 macro_rules! rows {
                     ($conn:expr, $table:expr, $rows:expr) => {
                         for r in $rows {
@@ -717,15 +723,18 @@ impl Db {
                         }
                     };
                 }
-                sqlite_write(c.transaction::<_, StoreError, _>(async move |conn| {
-                    rows!(conn, workspaces::table, workspace_rows);
-                    rows!(conn, access_keys::table, keys);
-                    rows!(conn, secrets::table, secret_rows);
-                    rows!(conn, secret_versions::table, versions);
-                    rows!(conn, version_stages::table, stages);
-                    Ok(())
-                }))
-                .await
+                let result = sqlite_write(turn.conn().transaction::<_, StoreError, _>(
+                    async move |conn| {
+                        rows!(conn, workspaces::table, workspace_rows);
+                        rows!(conn, access_keys::table, keys);
+                        rows!(conn, secrets::table, secret_rows);
+                        rows!(conn, secret_versions::table, versions);
+                        rows!(conn, version_stages::table, stages);
+                        Ok(())
+                    },
+                ))
+                .await;
+                turn.finish(result).await
             }
         }
     }
@@ -746,16 +755,18 @@ impl Db {
 
     /// Insert a meta value if absent; returns the value now stored.
     pub async fn meta_insert_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
-        let inserted = with_write!(self, conn => {
-            diesel::insert_into(vault_meta::table)
+        with_write!(self, conn => {
+            // Someone else's value already there is not an error: theirs is returned.
+            match diesel::insert_into(vault_meta::table)
                 .values((vault_meta::meta_key.eq(key), vault_meta::meta_value.eq(value)))
                 .execute(conn)
                 .await
-        });
-        match inserted.map_err(StoreError::from) {
-            Ok(_) | Err(StoreError::Conflict) => {}
-            Err(e) => return Err(e),
-        }
+                .map_err(StoreError::from)
+            {
+                Ok(_) | Err(StoreError::Conflict) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })?;
         self.meta(key).await?.ok_or(StoreError::Conflict)
     }
 
@@ -1186,22 +1197,17 @@ impl Db {
                 })
                 .await
             }
-            Db::Sqlite { writer, .. } => {
-                let mut guard = writer.lock().await;
-                let c: &mut SqliteConn = &mut guard;
-                // diesel-async has no multi-row INSERT for SQLite; one cached statement per
-                // row inside one transaction costs little more.
-                sqlite_write(c.transaction::<_, StoreError, _>(async move |conn| {
-                    for r in rows {
-                        diesel::insert_into(audit_log::table)
-                            .values(r)
-                            .execute(conn)
-                            .await?;
-                    }
-                    Ok(())
-                }))
-                .await
-            }
+            // diesel-async has no multi-row INSERT for SQLite; one cached statement per row
+            // costs little more. The rows join the writers' group transaction.
+            Db::Sqlite { writer, .. } => sqlite_turn!(writer, conn => {
+                for r in rows {
+                    diesel::insert_into(audit_log::table)
+                        .values(r)
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(())
+            }),
         }
     }
 

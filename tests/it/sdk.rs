@@ -756,6 +756,30 @@ async fn roles_and_scopes(server: &TestServer) {
 }
 both_backends!(roles_and_scopes);
 
+/// Assert a secret's current value and how many versions it has (deprecated included).
+async fn assert_durable(
+    c: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+    versions: usize,
+) {
+    let v = c
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .expect("get after kill");
+    assert_eq!(v.secret_string(), Some(value));
+    let listed = c
+        .list_secret_version_ids()
+        .secret_id(name)
+        .include_deprecated(true)
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(listed.versions().len(), versions);
+}
+
 /// Acknowledged writes survive SIGKILL: write, kill -9, restart, read back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill() {
@@ -777,20 +801,78 @@ async fn acknowledged_writes_survive_kill() {
             .expect("put");
     }
     let server = server.restart();
+    assert_durable(&root_client(&server), &name, "v50", 51).await;
+}
+
+/// Concurrent writes, which SQLite commits in groups, are each durable once acknowledged:
+/// 16 writers put to their own secrets while 16 others race to create one name (one wins,
+/// the rest fail inside the same groups); then kill -9, restart, and read everything back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_acknowledged_writes_survive_kill() {
+    let server = TestServer::start(crate::harness::Backend::Sqlite).expect("server");
     let c = root_client(&server);
-    let v = c
-        .get_secret_value()
-        .secret_id(&name)
-        .send()
-        .await
-        .expect("get after kill");
-    assert_eq!(v.secret_string(), Some("v50"));
-    let versions = c
-        .list_secret_version_ids()
-        .secret_id(&name)
-        .include_deprecated(true)
-        .send()
-        .await
-        .expect("versions");
-    assert_eq!(versions.versions().len(), 51);
+    let base = unique("group");
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let c = c.clone();
+        let name = format!("{base}-{w}");
+        writers.push(tokio::spawn(async move {
+            c.create_secret()
+                .name(&name)
+                .secret_string("v0")
+                .send()
+                .await
+                .expect("create");
+            let mut last = "v0".to_string();
+            for i in 1..=10 {
+                let value = format!("w{w}-v{i}");
+                c.put_secret_value()
+                    .secret_id(&name)
+                    .secret_string(&value)
+                    .send()
+                    .await
+                    .expect("put");
+                last = value;
+            }
+            (name, last)
+        }));
+    }
+    let contested = format!("{base}-contested");
+    let mut racers = Vec::new();
+    for r in 0..16 {
+        let c = c.clone();
+        let name = contested.clone();
+        racers.push(tokio::spawn(async move {
+            c.create_secret()
+                .name(&name)
+                .secret_string(format!("racer-{r}"))
+                .send()
+                .await
+                .map(|_| format!("racer-{r}"))
+                .map_err(|e| code(&e).to_string())
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.push(w.await.expect("writer"));
+    }
+    let mut winners = Vec::new();
+    for r in racers {
+        match r.await.expect("racer") {
+            Ok(value) => winners.push(value),
+            Err(code) => assert_eq!(
+                code,
+                "ResourceExistsException",
+                "server log:\n{}",
+                server.logs()
+            ),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one create of a name wins");
+    let server = server.restart();
+    let c = root_client(&server);
+    for (name, last) in acknowledged {
+        assert_durable(&c, &name, &last, 11).await;
+    }
+    assert_durable(&c, &contested, &winners[0], 1).await;
 }
