@@ -79,7 +79,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Database connections in the server's pool (the server's default).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = crate::config::default_db_pool())]
     pub db_pool: u32,
     /// Where the in-process server's JSON logs go (info level, one line per request).
     #[arg(long, value_name = "FILE", default_value = "/dev/null")]
