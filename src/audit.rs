@@ -89,20 +89,22 @@ impl AuditWriter {
                         Err(_) => break,
                     }
                 }
-                let rows: Vec<AuditRow> = batch.iter().map(|p| p.row.clone()).collect();
+                let (rows, waiting): (Vec<AuditRow>, Vec<oneshot::Sender<bool>>) =
+                    batch.into_iter().map(|p| (p.row, p.done)).unzip();
+                let count = rows.len();
                 let started = std::time::Instant::now();
-                let ok = match db.append_audit(&rows).await {
+                let ok = match db.append_audit(rows).await {
                     Ok(()) => true,
                     Err(e) => {
-                        tracing::error!(error = %e, rows = rows.len(), "audit batch failed");
+                        tracing::error!(error = %e, rows = count, "audit batch failed");
                         false
                     }
                 };
-                metrics::histogram!("vault_audit_batch_size").record(rows.len() as f64);
+                metrics::histogram!("vault_audit_batch_size").record(count as f64);
                 metrics::histogram!("vault_audit_commit_seconds")
                     .record(started.elapsed().as_secs_f64());
-                for p in batch {
-                    let _ = p.done.send(ok);
+                for done in waiting {
+                    let _ = done.send(ok);
                 }
             }
         });

@@ -192,7 +192,7 @@ async fn audit_pages_over_ten_thousand_rows(server: &TestServer) {
             request_id: format!("req-{i}"),
         })
         .collect();
-    db.append_audit(&rows).await.expect("append");
+    db.append_audit(rows.clone()).await.expect("append");
     let filter = AuditFilter {
         from: Some(base),
         to: Some(base + 100_000),
