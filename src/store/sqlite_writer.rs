@@ -12,9 +12,12 @@
 //! for them. The last writer of the group commits, and everyone learns the outcome of that
 //! one `COMMIT` before answering. An acknowledged write is therefore exactly as durable as
 //! before: nobody returns success until the transaction holding their write has committed.
+//! A write that never finishes (a panic in its work) rolls its whole group back, and the
+//! group's writers answer with an error: half a write is never committed.
 
 use super::{SqliteConn, StoreError, StoreResult, sqlite_write};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use futures_util::FutureExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, MutexGuard, watch};
@@ -77,10 +80,12 @@ struct Held<'a> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        // A turn dropped before `finish` (a panic in the work) must not leave its transaction
-        // open with nobody left to commit it.
+        // A turn dropped before `finish` (a panic in the work) may have left half a write in
+        // the transaction. Roll the whole group back while the lock is still held, so no other
+        // writer builds on it; the group's earlier writers learn that it failed, and none of
+        // them has answered yet.
         if !self.finished {
-            self.writer.flush_later();
+            abort_group(&mut self.open);
         }
     }
 }
@@ -195,6 +200,33 @@ async fn begin_immediate(conn: &mut SqliteConn) -> StoreResult<()> {
     Ok(())
 }
 
+/// Roll back the open group, if any, and tell its writers it failed. Synchronous, for `Drop`:
+/// SQLite statements complete inline (`store::Inline`).
+fn abort_group(open: &mut Open) {
+    let Some(group) = open.group.take() else {
+        return;
+    };
+    let rolled_back = open
+        .conn
+        .spawn_blocking(|c| {
+            // Unwind every level: the savepoint of the unfinished write, then the group.
+            while AnsiTransactionManager::transaction_manager_status_mut(c)
+                .transaction_depth()?
+                .is_some()
+            {
+                AnsiTransactionManager::rollback_transaction(c)?;
+            }
+            Ok(())
+        })
+        .now_or_never();
+    if !matches!(rolled_back, Some(Ok(()))) {
+        tracing::error!("rolling back an unfinished write group failed");
+    }
+    let _ = group
+        .outcome
+        .send(Some(Err("a write in the group did not finish".into())));
+}
+
 /// Commit the open group, if any, and tell its writers how it went.
 async fn commit_group(open: &mut Open) {
     let Some(group) = open.group.take() else {
@@ -227,6 +259,9 @@ mod tests {
     use crate::store::{Db, StoreError};
     use diesel::ExpressionMethods;
     use diesel_async::{AsyncConnection, RunQueryDsl};
+    type AsyncTransactionManager =
+        <crate::store::SqliteConn as AsyncConnection>::TransactionManager;
+    use diesel_async::TransactionManager as _;
     use std::future::Future;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Poll;
@@ -274,6 +309,43 @@ mod tests {
         assert_eq!(
             db.meta("shared").await.expect("read").as_ref(),
             Some(&shared[0])
+        );
+    }
+
+    /// A turn dropped before it finished (a panic in the work) rolls its group back: its
+    /// half-done write is not committed by anyone, and the writer keeps working.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unfinished_turn_rolls_back_its_group() {
+        let (_dir, db) = open().await;
+        let Db::Sqlite { writer, .. } = &db else {
+            unreachable!("open() makes a SQLite database")
+        };
+        let mut turn = writer.turn().await.expect("turn");
+        let mut outcome = turn.outcome.clone();
+        // Half a write: the savepoint is opened and written to, but never released.
+        let conn = turn.conn();
+        AsyncTransactionManager::begin_transaction(conn)
+            .await
+            .expect("savepoint");
+        diesel::insert_into(crate::store::schema::vault_meta::table)
+            .values((
+                crate::store::schema::vault_meta::meta_key.eq("half"),
+                crate::store::schema::vault_meta::meta_value.eq("v"),
+            ))
+            .execute(conn)
+            .await
+            .expect("insert");
+        drop(turn);
+        let told = outcome
+            .wait_for(Option::is_some)
+            .await
+            .expect("outcome")
+            .clone();
+        assert!(matches!(told, Some(Err(_))), "the group reports failure");
+        assert_eq!(db.meta("half").await.expect("read"), None);
+        assert_eq!(
+            db.meta_insert_if_absent("after", "v").await.expect("write"),
+            "v"
         );
     }
 
