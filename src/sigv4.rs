@@ -1445,10 +1445,36 @@ mod tests {
         );
     }
 
-    #[test]
-    fn client_authorization_matches_aws_sigv4_and_verifies() {
+    /// Sign a secretsmanager POST with aws-sigv4 itself, the reference our signer and our
+    /// verifier are held to. `credentials` is (access key id, secret, session token).
+    fn reference_sign<'a>(
+        credentials: (&str, &str, Option<String>),
+        region: &str,
+        at: SystemTime,
+        url: &'a str,
+        headers: impl Iterator<Item = (&'a str, &'a str)>,
+        body: &'a [u8],
+    ) -> aws_sigv4::http_request::SigningInstructions {
         use aws_credential_types::Credentials;
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let (akid, secret, token) = credentials;
+        let identity = Credentials::new(akid, secret, token, None, "test").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name("secretsmanager")
+            .time(at)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let request =
+            SignableRequest::new("POST", url, headers, SignableBody::Bytes(body)).unwrap();
+        sign(request, &params).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn client_authorization_matches_aws_sigv4_and_verifies() {
         let (akid, secret, region) = (
             "AKIDEXAMPLE12345",
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
@@ -1478,24 +1504,14 @@ mod tests {
         )
         .unwrap();
 
-        let identity = Credentials::new(akid, secret, None, None, "test").into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(region)
-            .name("secretsmanager")
-            .time(at)
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let request = SignableRequest::new(
-            "POST",
+        let instructions = reference_sign(
+            (akid, secret, None),
+            region,
+            at,
             "http://127.0.0.1:4000/",
             pairs.iter().copied().filter(|(k, _)| *k != "x-amz-date"),
-            SignableBody::Bytes(body),
-        )
-        .unwrap();
-        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+            body,
+        );
         let theirs = instructions
             .headers()
             .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
@@ -1666,9 +1682,6 @@ mod tests {
 
     /// Signs a random Secrets Manager call with aws-sigv4's default settings, as the Rust SDK does.
     fn sign_random(rng: &mut Rng) -> Signed {
-        use aws_credential_types::Credentials;
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-
         let secret = rng.string(B64, 40, 40);
         let akid = format!(
             "AKID{}",
@@ -1724,24 +1737,14 @@ mod tests {
 
         let signed_at = 1_500_000_000 + rng.below(2_000_000_000) as u64;
         let signed_at = UNIX_EPOCH + Duration::from_secs(signed_at);
-        let identity = Credentials::new(&akid, &secret, token.clone(), None, "test").into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name("secretsmanager")
-            .time(signed_at)
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let request = SignableRequest::new(
-            "POST",
-            format!("http://{host}/"),
+        let instructions = reference_sign(
+            (&akid, &secret, token.clone()),
+            &region,
+            signed_at,
+            &format!("http://{host}/"),
             pairs.iter().copied(),
-            SignableBody::Bytes(&body),
-        )
-        .unwrap();
-        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+            &body,
+        );
 
         let mut headers = header_map(&pairs);
         if !headers.contains_key("host") {
