@@ -531,11 +531,16 @@ async fn set_workspace(conn: &mut AsyncPgConnection, workspace_id: &str) -> Stor
     Ok(())
 }
 
-/// Insert audit rows inside the current transaction (any backend).
-macro_rules! insert_audit_rows {
-    ($conn:expr, $rows:expr) => {{
-        for chunk in $rows.chunks(500) {
-            diesel::insert_into(audit_log::table)
+/// Rows per multi-row INSERT: 500 rows of up to 19 columns stay well under PostgreSQL's
+/// 65,535 bind parameters and SQLite's 32,766.
+const INSERT_CHUNK: usize = 500;
+
+/// Insert `$rows` into `$table` inside the current PostgreSQL transaction, as multi-row
+/// INSERTs of [`INSERT_CHUNK`] rows.
+macro_rules! insert_in_chunks {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        for chunk in $rows.chunks(INSERT_CHUNK) {
+            diesel::insert_into($table)
                 .values(chunk)
                 .execute($conn)
                 .await?;
@@ -678,36 +683,24 @@ impl Db {
         versions: &[VersionRow],
         stages: &[StageRow],
     ) -> StoreResult<()> {
-        // Well under PostgreSQL's limit of 65535 bind parameters per statement.
-        const ROWS: usize = 500;
-        macro_rules! bulk {
-            ($conn:expr, $table:expr, $rows:expr) => {
-                for chunk in $rows.chunks(ROWS) {
-                    diesel::insert_into($table)
-                        .values(chunk)
-                        .execute($conn)
-                        .await?;
-                }
-            };
-        }
         match self {
             Db::Postgres(pool) => {
                 let mut guard = pool.get().await?;
                 let c: &mut AsyncPgConnection = &mut guard;
                 c.transaction::<_, StoreError, _>(async move |conn| {
-                    bulk!(conn, workspaces::table, workspace_rows);
-                    bulk!(conn, access_keys::table, keys);
+                    insert_in_chunks!(conn, workspaces::table, workspace_rows);
+                    insert_in_chunks!(conn, access_keys::table, keys);
                     for group in secret_rows.chunk_by(|a, b| a.workspace_id == b.workspace_id) {
                         set_workspace(conn, &group[0].workspace_id).await?;
-                        bulk!(conn, secrets::table, group);
+                        insert_in_chunks!(conn, secrets::table, group);
                     }
                     for group in versions.chunk_by(|a, b| a.workspace_id == b.workspace_id) {
                         set_workspace(conn, &group[0].workspace_id).await?;
-                        bulk!(conn, secret_versions::table, group);
+                        insert_in_chunks!(conn, secret_versions::table, group);
                     }
                     for group in stages.chunk_by(|a, b| a.workspace_id == b.workspace_id) {
                         set_workspace(conn, &group[0].workspace_id).await?;
-                        bulk!(conn, version_stages::table, group);
+                        insert_in_chunks!(conn, version_stages::table, group);
                     }
                     Ok(())
                 })
@@ -1191,7 +1184,7 @@ impl Db {
                     }
                     for (ws, group) in by_ws {
                         set_workspace(conn, &ws).await?;
-                        insert_audit_rows!(conn, group);
+                        insert_in_chunks!(conn, audit_log::table, group);
                     }
                     Ok(())
                 })
@@ -1207,7 +1200,7 @@ impl Db {
                     .conn()
                     .spawn_blocking(move |c| {
                         c.transaction(|c| {
-                            for chunk in rows.chunks(500) {
+                            for chunk in rows.chunks(INSERT_CHUNK) {
                                 diesel::RunQueryDsl::execute(
                                     diesel::insert_into(audit_log::table).values(chunk),
                                     c,
