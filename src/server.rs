@@ -34,6 +34,8 @@ pub struct App {
     pub protocol: Protocol,
     /// Prometheus handle, when this process installed the recorder.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Per-request counters and durations.
+    pub request_metrics: crate::telemetry::RequestMetrics,
     /// The native REST API.
     pub rest: Rest,
 }
@@ -47,6 +49,8 @@ pub async fn build_app(
     master: Arc<MasterKey>,
     redis_url: Option<&str>,
 ) -> Result<Arc<App>, String> {
+    // First: the engine's cache counters bind to the recorder installed here.
+    let metrics = crate::telemetry::install();
     let engine = match redis_url {
         Some(url) if !url.is_empty() => {
             let cache = crate::engine::cache::SecretCache::with_redis(url)
@@ -59,7 +63,6 @@ pub async fn build_app(
     };
     let keyring = Arc::new(Keyring::new(db.clone(), master.clone()));
     let audit = crate::audit::AuditWriter::start(db);
-    let metrics = crate::telemetry::install();
     let rest = Rest::new(
         engine.clone(),
         keyring.clone(),
@@ -74,6 +77,7 @@ pub async fn build_app(
             audit,
         },
         metrics,
+        request_metrics: crate::telemetry::RequestMetrics::default(),
         rest,
     }))
 }
@@ -140,7 +144,7 @@ pub async fn handle(
             .rest
             .handle(&parts, body, &request_id, peer, SystemTime::now())
             .await;
-        crate::telemetry::record(
+        app.request_metrics.record(
             "rest",
             out.route,
             out.error_code.unwrap_or("success"),
@@ -233,7 +237,7 @@ pub async fn handle(
         .protocol
         .handle(&parts, &body, &request_id, peer, SystemTime::now())
         .await;
-    crate::telemetry::record(
+    app.request_metrics.record(
         "aws",
         out.operation,
         out.error_code.unwrap_or("success"),

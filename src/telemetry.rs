@@ -56,19 +56,76 @@ fn describe() {
     metrics::describe_gauge!("vault_db_pool_in_use", "Database connections in use");
 }
 
-/// Record one served request.
-pub fn record(api: &'static str, operation: &'static str, status: &'static str, elapsed: Duration) {
-    metrics::counter!(OPERATIONS_TOTAL, "api" => api, "operation" => operation, "status" => status)
-        .increment(1);
-    metrics::histogram!(OPERATION_DURATION, "api" => api, "operation" => operation, "status" => status)
-        .record(elapsed.as_secs_f64());
+/// Request metric handles, resolved once per label set.
+///
+/// `metrics::counter!` looks its series up in the recorder's registry on every call (a key
+/// with a label vector, hashed and compared): 2.6% of a hot read's CPU. The label values
+/// here are `&'static str`s, so their addresses identify them; the same text at two
+/// addresses only makes two entries for one series. Build it after [`install`]: handles
+/// resolved before a recorder exists go nowhere.
+#[derive(Default)]
+pub struct RequestMetrics {
+    handles: std::sync::RwLock<std::collections::HashMap<[usize; 3], Handles>>,
 }
 
-/// Count a cache lookup.
-pub fn cache(name: &'static str, hit: bool) {
-    if hit {
-        metrics::counter!("vault_cache_hits_total", "cache" => name).increment(1);
-    } else {
-        metrics::counter!("vault_cache_misses_total", "cache" => name).increment(1);
+#[derive(Clone)]
+struct Handles {
+    total: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl RequestMetrics {
+    /// Record one served request.
+    pub fn record(
+        &self,
+        api: &'static str,
+        operation: &'static str,
+        status: &'static str,
+        elapsed: Duration,
+    ) {
+        let key = [api.as_ptr(), operation.as_ptr(), status.as_ptr()].map(|p| p as usize);
+        let known = self
+            .handles
+            .read()
+            .ok()
+            .and_then(|map| map.get(&key).cloned());
+        let handles = known.unwrap_or_else(|| {
+            let labels = [("api", api), ("operation", operation), ("status", status)];
+            let handles = Handles {
+                total: metrics::counter!(OPERATIONS_TOTAL, &labels),
+                duration: metrics::histogram!(OPERATION_DURATION, &labels),
+            };
+            if let Ok(mut map) = self.handles.write() {
+                map.insert(key, handles.clone());
+            }
+            handles
+        });
+        handles.total.increment(1);
+        handles.duration.record(elapsed.as_secs_f64());
+    }
+}
+
+/// Hit and miss counters of one cache, resolved once (see [`RequestMetrics`]).
+pub struct CacheMetrics {
+    hits: metrics::Counter,
+    misses: metrics::Counter,
+}
+
+impl CacheMetrics {
+    /// The counters of the cache called `name`.
+    pub fn new(name: &'static str) -> CacheMetrics {
+        CacheMetrics {
+            hits: metrics::counter!("vault_cache_hits_total", "cache" => name),
+            misses: metrics::counter!("vault_cache_misses_total", "cache" => name),
+        }
+    }
+
+    /// Count one lookup.
+    pub fn count(&self, hit: bool) {
+        if hit {
+            self.hits.increment(1);
+        } else {
+            self.misses.increment(1);
+        }
     }
 }

@@ -16,7 +16,7 @@
 //! read that starts after a write returned is never served stale by any node. If Redis
 //! cannot be reached the read bypasses the cache instead of risking staleness.
 
-use crate::store::{SecretRow, VersionMetaRow, VersionRow};
+use crate::store::VersionRow;
 use bb8_redis::RedisConnectionManager;
 use bb8_redis::redis::AsyncCommands;
 use std::hash::{Hash, Hasher};
@@ -29,14 +29,9 @@ const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 const CHANNEL: &str = "ragnos:invalidate";
 
 /// A cached secret state with the generations it was loaded under.
-#[derive(Clone)]
-pub struct CachedState {
-    /// The secret row.
-    pub row: SecretRow,
-    /// Its versions (metadata only).
-    pub versions: Vec<VersionMetaRow>,
-    /// Its labels.
-    pub labels: super::labels::Labels,
+pub(super) struct CachedState {
+    /// The secret's row, versions (metadata only) and labels, shared with the readers.
+    pub(super) state: Arc<super::SecretState>,
     local_gen: u64,
     shared_gen: Option<i64>,
     loaded: std::time::Instant,
@@ -85,6 +80,8 @@ pub struct SecretCache {
     touched: quick_cache::sync::Cache<String, i64>,
     slots: Box<[AtomicU64]>,
     shared: Option<Shared>,
+    state_metrics: crate::telemetry::CacheMetrics,
+    version_metrics: crate::telemetry::CacheMetrics,
 }
 
 fn slot_of(workspace_id: &str, region: &str, name: &str) -> usize {
@@ -114,6 +111,8 @@ impl SecretCache {
             touched: quick_cache::sync::Cache::new(100_000),
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             shared: None,
+            state_metrics: crate::telemetry::CacheMetrics::new("state"),
+            version_metrics: crate::telemetry::CacheMetrics::new("version"),
         }
     }
 
@@ -182,7 +181,7 @@ impl SecretCache {
     }
 
     /// A cached state for `secret_id` (as the client named it), if still current.
-    pub async fn state(
+    pub(super) async fn state(
         &self,
         workspace_id: &str,
         region: &str,
@@ -190,22 +189,22 @@ impl SecretCache {
     ) -> Option<Arc<CachedState>> {
         let entry = self.states.get(&state_key(workspace_id, region, secret_id));
         let Some(entry) = entry else {
-            crate::telemetry::cache("state", false);
+            self.state_metrics.count(false);
             return None;
         };
         // A safety net for writers outside every server (an admin CLI without Redis):
         // no state is trusted for longer than MAX_AGE.
         if entry.loaded.elapsed() > MAX_AGE {
-            crate::telemetry::cache("state", false);
+            self.state_metrics.count(false);
             return None;
         }
-        let slot = slot_of(workspace_id, region, &entry.row.name);
+        let slot = slot_of(workspace_id, region, &entry.state.row.name);
         let fresh_local = self.slots[slot].load(Ordering::Acquire) == entry.local_gen;
         let fresh_shared = match self.shared_generation(slot).await {
             Ok(g) => g == entry.shared_gen,
             Err(()) => false,
         };
-        crate::telemetry::cache("state", fresh_local && fresh_shared);
+        self.state_metrics.count(fresh_local && fresh_shared);
         (fresh_local && fresh_shared).then_some(entry)
     }
 
@@ -252,14 +251,13 @@ impl SecretCache {
     }
 
     /// Remember a state loaded after `snapshots` were taken (if one of them names it).
-    pub fn put_state(
+    pub(super) fn put_state(
         &self,
         secret_id: &str,
         snapshots: &[Snapshot],
-        row: SecretRow,
-        versions: Vec<VersionMetaRow>,
-        labels: super::labels::Labels,
+        state: Arc<super::SecretState>,
     ) {
+        let row = &state.row;
         let Some(snapshot) = snapshots.iter().find(|s| s.name == row.name) else {
             return;
         };
@@ -268,9 +266,7 @@ impl SecretCache {
         }
         let key = state_key(&row.workspace_id, &row.region, secret_id);
         let entry = CachedState {
-            row,
-            versions,
-            labels,
+            state,
             local_gen: snapshot.local,
             shared_gen: snapshot.shared,
             loaded: std::time::Instant::now(),
@@ -281,7 +277,7 @@ impl SecretCache {
     /// A cached version row.
     pub fn version(&self, secret_id: &str, version_id: &str) -> Option<Arc<VersionRow>> {
         let v = self.versions.get(&version_key(secret_id, version_id));
-        crate::telemetry::cache("version", v.is_some());
+        self.version_metrics.count(v.is_some());
         v
     }
 

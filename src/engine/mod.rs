@@ -427,21 +427,17 @@ impl Engine {
         scope: &Scope,
         secret_id: &str,
         now: i64,
-    ) -> EngineResult<SecretState> {
+    ) -> EngineResult<Arc<SecretState>> {
         scope.access.check_name(secret_id)?;
         if let Some(hit) = self
             .cache
             .state(&scope.tenant.id, &scope.region, secret_id)
             .await
-            && hit.row.workspace_id == scope.tenant.id
-            && hit.row.deletion_date.is_none_or(|d| d > now)
+            && hit.state.row.workspace_id == scope.tenant.id
+            && hit.state.row.deletion_date.is_none_or(|d| d > now)
         {
-            scope.access.check_name(&hit.row.name)?;
-            return Ok(SecretState {
-                row: hit.row.clone(),
-                versions: hit.versions.clone(),
-                labels: hit.labels.clone(),
-            });
+            scope.access.check_name(&hit.state.row.name)?;
+            return Ok(hit.state.clone());
         }
         // Generations are read before the database, so a write racing this load leaves
         // the entry already outdated rather than wrongly current.
@@ -449,14 +445,8 @@ impl Engine {
             .cache
             .snapshots(&scope.tenant.id, &scope.region, secret_id)
             .await;
-        let state = self.state(scope, secret_id, now).await?;
-        self.cache.put_state(
-            secret_id,
-            &snapshots,
-            state.row.clone(),
-            state.versions.clone(),
-            state.labels.clone(),
-        );
+        let state = Arc::new(self.state(scope, secret_id, now).await?);
+        self.cache.put_state(secret_id, &snapshots, state.clone());
         Ok(state)
     }
 
