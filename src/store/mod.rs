@@ -38,8 +38,9 @@ pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection, Inline>;
 /// database whose statements take microseconds, that hand-off (two thread wake-ups per
 /// statement) cost more than the statement itself: a profile of the hot read showed the
 /// server's time in futexes and the blocking pool. Statements now run inline on the async
-/// worker. What can wait on the disk (`COMMIT`: checkpoints, `synchronous=FULL`) or on
-/// another process's lock (`BEGIN IMMEDIATE`) runs inside [`sqlite_write`].
+/// worker, and so do a group's `BEGIN IMMEDIATE` and `COMMIT` (`sqlite_writer`). What waits
+/// on the disk or on another process runs inside [`sqlite_write`]: a `COMMIT` under
+/// `synchronous=FULL`, a `BEGIN` that found the lock taken, a bulk load.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inline;
 
@@ -63,6 +64,20 @@ impl SpawnBlocking for Inline {
 
     fn get_runtime() -> Self {
         Inline
+    }
+}
+
+/// The lock wait of every SQLite connection, in milliseconds, as a statement.
+const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000;";
+
+/// Did SQLite refuse for a lock another connection holds (`SQLITE_BUSY`)?
+fn is_sqlite_busy(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let m = info.message();
+            m.contains("database is locked") || m.contains("database is busy")
+        }
+        _ => false,
     }
 }
 
@@ -551,15 +566,23 @@ macro_rules! insert_in_chunks {
 /// Per-connection SQLite settings. WAL lets readers run beside the writer. `synchronous`
 /// is NORMAL by default: in WAL mode a commit is durable against a process crash
 /// (`kill -9`) without an fsync per transaction; `RAGNOS_SQLITE_SYNC=full` adds the fsync
-/// for durability against power loss, at a large cost in write throughput.
+/// for durability against power loss, at a large cost in write throughput. Checkpoints are
+/// the background checkpointer's job (`sqlite_writer`); the automatic one, which would
+/// run inside a commit, waits until the WAL holds 16 MiB. It stays as a backstop, and it is
+/// what lets the WAL start over: a PASSIVE checkpoint racing the writer never catches up.
 fn sqlite_pragmas() -> String {
-    let sync = match std::env::var("RAGNOS_SQLITE_SYNC").as_deref() {
+    let sync = sqlite_synchronous();
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; {SQLITE_BUSY_TIMEOUT} PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 4096;"
+    )
+}
+
+/// The `synchronous` setting: `FULL` when `RAGNOS_SQLITE_SYNC=full`, else `NORMAL`.
+fn sqlite_synchronous() -> &'static str {
+    match std::env::var("RAGNOS_SQLITE_SYNC").as_deref() {
         Ok("full") | Ok("FULL") => "FULL",
         _ => "NORMAL",
-    };
-    format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;"
-    )
+    }
 }
 
 impl Db {
@@ -620,7 +643,8 @@ impl Db {
                     Ok(conn)
                 })
             });
-            let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+            let manager =
+                AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.clone(), config);
             let readers = bb8::Pool::builder()
                 .max_size(max_connections)
                 .build(manager)
@@ -628,7 +652,7 @@ impl Db {
                 .map_err(|e| StoreError::Pool(e.to_string()))?;
             Ok(Db::Sqlite {
                 readers,
-                writer: sqlite_writer::SqliteWriter::new(writer),
+                writer: sqlite_writer::SqliteWriter::new(writer, &path),
             })
         }
     }
@@ -1191,18 +1215,19 @@ impl Db {
                 .await
             }
             // The rows join the writers' group transaction. They go in through diesel's
-            // synchronous API: diesel-async has no multi-row INSERT for SQLite, and its
-            // wrapper rebuilds the SQL and copies the binds of every statement (14% of the
-            // server's CPU on hot reads, most of it here).
+            // synchronous API, one single-row INSERT each: that statement is prepared once
+            // per connection, where a multi-row INSERT of a new size is parsed afresh (10%
+            // of the server's CPU on hot reads), and diesel-async's wrapper would rebuild
+            // the SQL and copy the binds of every statement.
             Db::Sqlite { writer, .. } => {
                 let mut turn = writer.turn().await?;
                 let result = turn
                     .conn()
                     .spawn_blocking(move |c| {
                         c.transaction(|c| {
-                            for chunk in rows.chunks(INSERT_CHUNK) {
+                            for row in &rows {
                                 diesel::RunQueryDsl::execute(
-                                    diesel::insert_into(audit_log::table).values(chunk),
+                                    diesel::insert_into(audit_log::table).values(row),
                                     c,
                                 )?;
                             }
@@ -1579,5 +1604,60 @@ pub async fn postgres_admin(url: &str, sql: &str) -> StoreResult<()> {
 impl From<diesel::ConnectionError> for StoreError {
     fn from(e: diesel::ConnectionError) -> Self {
         StoreError::Pool(e.to_string())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::SQLITE_MIGRATIONS;
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    use diesel_migrations::MigrationHarness;
+
+    /// The migration that clusters the SQLite audit log by workspace keeps every row, and
+    /// leaves one B-tree: the table has no rowid and no separate index.
+    #[test]
+    fn clustering_the_audit_log_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db").display().to_string();
+        let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
+        let pending = conn.pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        let at = pending
+            .iter()
+            .position(|m| m.name().to_string().ends_with("_audit_clustered"))
+            .expect("the clustering migration");
+        for m in &pending[..at] {
+            conn.run_migration(m.as_ref()).unwrap();
+        }
+        conn.batch_execute(
+            "INSERT INTO audit_log (at, id, workspace_id, api, action, resource_type, principal,
+                 outcome, status, request_id)
+             VALUES (2, 'b', 'ws1', 'aws', 'GetSecretValue', 'secret', 'key:A', 'success', 200, 'r2'),
+                    (1, 'a', 'ws2', 'aws', 'ListSecrets', 'secret', 'key:B', 'success', 200, 'r1');",
+        )
+        .unwrap();
+        conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        #[derive(diesel::QueryableByName, Debug, PartialEq)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            id: String,
+        }
+        let ids: Vec<Row> = diesel::RunQueryDsl::load(
+            diesel::sql_query("SELECT id FROM audit_log ORDER BY workspace_id, at, id"),
+            &mut conn,
+        )
+        .unwrap();
+        assert_eq!(ids, vec![Row { id: "b".into() }, Row { id: "a".into() }]);
+        assert!(conn.batch_execute("SELECT rowid FROM audit_log;").is_err());
+        let indexes: Vec<Row> = diesel::RunQueryDsl::load(
+            diesel::sql_query(
+                "SELECT name AS id FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log'
+                 AND sql IS NOT NULL",
+            ),
+            &mut conn,
+        )
+        .unwrap();
+        assert_eq!(indexes, vec![]);
     }
 }
