@@ -246,7 +246,12 @@ async fn begin_immediate(conn: &mut SqliteConn) -> StoreResult<()> {
         .spawn_blocking(|c| {
             c.batch_execute("PRAGMA busy_timeout = 0;")?;
             let begun = AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE");
-            c.batch_execute(super::SQLITE_BUSY_TIMEOUT)?;
+            // Not `?`: a BEGIN that succeeded must be reported, or its transaction would
+            // stay open with no group to commit it. Without the timeout, a later BEGIN that
+            // finds the lock taken fails instead of waiting.
+            if let Err(e) = c.batch_execute(super::SQLITE_BUSY_TIMEOUT) {
+                tracing::error!(error = %e, "restoring the writer's busy_timeout failed");
+            }
             begun
         })
         .await;
