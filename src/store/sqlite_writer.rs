@@ -211,7 +211,6 @@ impl Turn<'_> {
 /// that inside a commit, with little left to copy.
 fn spawn_checkpointer(path: &str, writer: std::sync::Weak<SqliteWriter>) {
     use diesel::Connection;
-    use diesel::connection::SimpleConnection;
     let path = path.to_owned();
     let started = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
