@@ -6,7 +6,7 @@
 //! rows in one transaction (group commit) and answers each caller only after that commit.
 //! If the row cannot be written the request fails: the audit is fail-closed.
 
-use crate::store::{AuditRow, Db};
+use crate::store::{AuditRow, Db, Touch};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
@@ -67,9 +67,19 @@ pub enum AuditError {
     Failed,
 }
 
-struct Pending {
-    row: AuditRow,
-    done: oneshot::Sender<bool>,
+/// What the writer task receives.
+// Rows are nearly all of the traffic: boxing them would add an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Pending {
+    /// A request's row; `done` hears whether its batch committed.
+    Row {
+        row: AuditRow,
+        done: oneshot::Sender<bool>,
+    },
+    /// A read to record as LastAccessedDate. Nobody waits for it: the request that sent it
+    /// sends its row afterwards, which commits in the same batch or a later one, so the
+    /// touch is durable before that request's response leaves.
+    Touch(Touch),
 }
 
 /// Group-commit writer for audit rows.
@@ -98,7 +108,7 @@ impl AuditWriter {
     pub async fn write(&self, row: AuditRow) -> Result<(), AuditError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Pending { row, done })
+            .send(Pending::Row { row, done })
             .await
             .map_err(|_| AuditError::Closed)?;
         match wait.await {
@@ -106,6 +116,15 @@ impl AuditWriter {
             Ok(false) => Err(AuditError::Failed),
             Err(_) => Err(AuditError::Closed),
         }
+    }
+
+    /// Queue a read's LastAccessedDate for the next batch, without waiting for it. The
+    /// caller's own audit row, written after this, commits no earlier than the touch.
+    pub async fn touch(&self, touch: Touch) -> Result<(), AuditError> {
+        self.tx
+            .send(Pending::Touch(touch))
+            .await
+            .map_err(|_| AuditError::Closed)
     }
 }
 
@@ -137,11 +156,21 @@ async fn collect(first: Pending, rx: &mut mpsc::Receiver<Pending>) -> Vec<Pendin
 
 /// Write one batch and tell each of its requests how it went.
 async fn commit(db: &Db, batch: Vec<Pending>) {
-    let (rows, waiting): (Vec<AuditRow>, Vec<oneshot::Sender<bool>>) =
-        batch.into_iter().map(|p| (p.row, p.done)).unzip();
+    let mut rows = Vec::with_capacity(batch.len());
+    let mut waiting = Vec::with_capacity(batch.len());
+    let mut touches = Vec::new();
+    for p in batch {
+        match p {
+            Pending::Row { row, done } => {
+                rows.push(row);
+                waiting.push(done);
+            }
+            Pending::Touch(t) => touches.push(t),
+        }
+    }
     let count = rows.len();
     let started = std::time::Instant::now();
-    let ok = match db.append_audit(rows).await {
+    let ok = match db.append_audit(rows, touches).await {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(error = %e, rows = count, "audit batch failed");

@@ -51,6 +51,7 @@ pub async fn build_app(
 ) -> Result<Arc<App>, String> {
     // First: the engine's cache counters bind to the recorder installed here.
     let metrics = crate::telemetry::install();
+    let audit = crate::audit::AuditWriter::start(db.clone());
     let engine = match redis_url {
         Some(url) if !url.is_empty() => {
             let cache = crate::engine::cache::SecretCache::with_redis(url)
@@ -60,9 +61,9 @@ pub async fn build_app(
             Engine::with_cache(db.clone(), cache)
         }
         _ => Engine::new(db.clone()),
-    };
+    }
+    .recording_reads_with(audit.clone());
     let keyring = Arc::new(Keyring::new(db.clone(), master.clone()));
-    let audit = crate::audit::AuditWriter::start(db);
     let rest = Rest::new(
         engine.clone(),
         keyring.clone(),

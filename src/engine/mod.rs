@@ -15,10 +15,12 @@ pub mod rotation;
 pub mod types;
 pub mod validate;
 
+use crate::audit::AuditWriter;
 use crate::auth::Access;
 use crate::crypto::{VersionAad, WorkspaceKey};
 use crate::store::{
-    Db, SecretLookup, SecretRow, SecretWrite, StageRow, StoreError, VersionMetaRow, VersionRow,
+    Db, SecretLookup, SecretRow, SecretWrite, StageRow, StoreError, Touch, VersionMetaRow,
+    VersionRow,
 };
 use base64::Engine as _;
 use labels::{AWSCURRENT, Labels};
@@ -272,6 +274,8 @@ pub(crate) fn arn_suffix() -> String {
 pub struct Engine {
     db: Db,
     cache: Arc<cache::SecretCache>,
+    /// Where audited reads queue their LastAccessedDate, to commit with the audit rows.
+    reads: Option<AuditWriter>,
 }
 
 impl Engine {
@@ -280,12 +284,24 @@ impl Engine {
         Engine {
             db,
             cache: Arc::new(cache::SecretCache::new()),
+            reads: None,
         }
     }
 
     /// An engine over `db` with a given (e.g. Redis-coordinated) cache.
     pub fn with_cache(db: Db, cache: Arc<cache::SecretCache>) -> Self {
-        Engine { db, cache }
+        Engine {
+            db,
+            cache,
+            reads: None,
+        }
+    }
+
+    /// Record audited reads' LastAccessedDate through `writer`'s group commit, in the
+    /// audit batch the request waits on anyway, instead of one write transaction per read.
+    pub fn recording_reads_with(mut self, writer: AuditWriter) -> Self {
+        self.reads = Some(writer);
+        self
     }
 
     /// The cache (shared with the importer, so its writes drop cached states).
@@ -749,9 +765,22 @@ impl Engine {
             && (version.last_accessed_at != Some(today)
                 || state.row.last_accessed_at != Some(today))
         {
-            self.db
-                .touch_accessed(&scope.tenant.id, &state.row.id, &version_id, today)
-                .await?;
+            let touch = Touch {
+                workspace_id: scope.tenant.id.clone(),
+                secret_id: state.row.id.clone(),
+                version_id: version_id.clone(),
+                day_ms: today,
+            };
+            match &self.reads {
+                // The request's audit row, written after this, waits for the touch's batch.
+                Some(writer) if scope.audit.is_some() => {
+                    writer
+                        .touch(touch)
+                        .await
+                        .map_err(|e| EngineError::Store(StoreError::Database(e.to_string())))?;
+                }
+                _ => self.db.touch_accessed(&touch).await?,
+            }
             self.cache.mark_touched(&state.row.id, &version_id, today);
         }
         let (secret_string, secret_binary) = if version.is_binary {

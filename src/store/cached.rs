@@ -7,12 +7,13 @@
 //! planner. The types here have a fixed text and a static query id, so diesel's statement
 //! cache keeps them prepared per connection.
 
-use super::SecretRow;
 use super::schema::secrets;
+use super::{AuditRow, SecretRow, StageRow, Touch};
 use diesel::backend::Backend;
+use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Bool, HasSqlType, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, HasSqlType, Integer, Nullable, Text};
 
 diesel::define_sql_function! {
     /// PostgreSQL's `set_config(name, value, is_local)`.
@@ -120,3 +121,227 @@ type SecretColumns = (
     Nullable<Text>,
 );
 const _: fn(secrets::SqlType) = |_: SecretColumns| {};
+
+/// `INSERT INTO audit_log … SELECT * FROM unnest(<one array per column>)`: a batch of audit
+/// rows in one statement whose text does not depend on the batch size (PostgreSQL only).
+///
+/// diesel's multi-row INSERT has a new text for every row count, so PostgreSQL parsed and
+/// planned each audit batch afresh; this one is prepared once per connection.
+pub struct InsertAuditRows<'a> {
+    at: Vec<i64>,
+    id: Vec<&'a str>,
+    workspace_id: Vec<&'a str>,
+    api: Vec<&'a str>,
+    action: Vec<&'a str>,
+    resource_type: Vec<&'a str>,
+    resource_id: Vec<Option<&'a str>>,
+    principal: Vec<&'a str>,
+    access_key_id: Vec<Option<&'a str>>,
+    outcome: Vec<&'a str>,
+    status: Vec<i32>,
+    source_ip: Vec<Option<&'a str>>,
+    user_agent: Vec<Option<&'a str>>,
+    request_id: Vec<&'a str>,
+}
+
+impl<'a> InsertAuditRows<'a> {
+    /// The statement for `rows`, column by column.
+    pub fn new(rows: &'a [AuditRow]) -> Self {
+        Self {
+            at: rows.iter().map(|r| r.at).collect(),
+            id: rows.iter().map(|r| r.id.as_str()).collect(),
+            workspace_id: rows.iter().map(|r| r.workspace_id.as_str()).collect(),
+            api: rows.iter().map(|r| r.api.as_str()).collect(),
+            action: rows.iter().map(|r| r.action.as_str()).collect(),
+            resource_type: rows.iter().map(|r| r.resource_type.as_str()).collect(),
+            resource_id: rows.iter().map(|r| r.resource_id.as_deref()).collect(),
+            principal: rows.iter().map(|r| r.principal.as_str()).collect(),
+            access_key_id: rows.iter().map(|r| r.access_key_id.as_deref()).collect(),
+            outcome: rows.iter().map(|r| r.outcome.as_str()).collect(),
+            status: rows.iter().map(|r| r.status).collect(),
+            source_ip: rows.iter().map(|r| r.source_ip.as_deref()).collect(),
+            user_agent: rows.iter().map(|r| r.user_agent.as_deref()).collect(),
+            request_id: rows.iter().map(|r| r.request_id.as_str()).collect(),
+        }
+    }
+}
+
+/// Query id of [`InsertAuditRows`].
+pub struct InsertAuditRowsId;
+
+impl QueryId for InsertAuditRows<'_> {
+    type QueryId = InsertAuditRowsId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for InsertAuditRows<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO audit_log (at, id, workspace_id, api, action, resource_type, \
+             resource_id, principal, access_key_id, outcome, status, source_ip, user_agent, \
+             request_id) SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&self.at)?;
+        for texts in [
+            &self.id,
+            &self.workspace_id,
+            &self.api,
+            &self.action,
+            &self.resource_type,
+        ] {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(texts)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.resource_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.principal)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.access_key_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.outcome)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Integer>, _>(&self.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.source_ip)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.user_agent)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.request_id)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// `INSERT INTO version_stages … SELECT * FROM unnest(…)`: every label of a secret in one
+/// statement of fixed text (PostgreSQL only), where one INSERT per label cost a round trip
+/// each on every write that moves labels.
+pub struct InsertStageRows<'a> {
+    secret_id: Vec<&'a str>,
+    stage: Vec<&'a str>,
+    version_id: Vec<&'a str>,
+    workspace_id: Vec<&'a str>,
+}
+
+impl<'a> InsertStageRows<'a> {
+    /// The statement for `rows`, column by column.
+    pub fn new(rows: &'a [StageRow]) -> Self {
+        Self {
+            secret_id: rows.iter().map(|r| r.secret_id.as_str()).collect(),
+            stage: rows.iter().map(|r| r.stage.as_str()).collect(),
+            version_id: rows.iter().map(|r| r.version_id.as_str()).collect(),
+            workspace_id: rows.iter().map(|r| r.workspace_id.as_str()).collect(),
+        }
+    }
+}
+
+/// Query id of [`InsertStageRows`].
+pub struct InsertStageRowsId;
+
+impl QueryId for InsertStageRows<'_> {
+    type QueryId = InsertStageRowsId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for InsertStageRows<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO version_stages (secret_id, stage, version_id, workspace_id) \
+             SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.secret_id)?;
+        for column in [&self.stage, &self.version_id, &self.workspace_id] {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(column)?;
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// `UPDATE secrets SET last_accessed_at = ?` for one secret, prepared once per connection
+/// (diesel caches no `UPDATE … SET`).
+///
+/// With `SKIP_LOCKED` (PostgreSQL) a row a writer holds is left alone instead of waited
+/// for: the touch rides in an audit batch that many reads wait on, and waiting there could
+/// also close a deadlock with a multi-secret write. That day's LastAccessedDate is then
+/// recorded by a later read, or lost to the race.
+pub struct TouchSecret<'a, const SKIP_LOCKED: bool>(pub &'a Touch);
+
+/// Query id of [`TouchSecret`].
+pub struct TouchSecretId<const SKIP_LOCKED: bool>;
+
+impl<const SKIP_LOCKED: bool> QueryId for TouchSecret<'_, SKIP_LOCKED> {
+    type QueryId = TouchSecretId<SKIP_LOCKED>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<DB, const SKIP_LOCKED: bool> QueryFragment<DB> for TouchSecret<'_, SKIP_LOCKED>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt>,
+    String: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
+        let t = self.0;
+        let secret = |out: &mut AstPass<'_, 'b, DB>| -> diesel::QueryResult<()> {
+            out.push_sql(" WHERE workspace_id = ");
+            out.push_bind_param::<Text, _>(&t.workspace_id)?;
+            out.push_sql(" AND id = ");
+            out.push_bind_param::<Text, _>(&t.secret_id)
+        };
+        out.push_sql("UPDATE secrets SET last_accessed_at = ");
+        out.push_bind_param::<BigInt, _>(&t.day_ms)?;
+        secret(&mut out)?;
+        if SKIP_LOCKED {
+            out.push_sql(" AND id IN (SELECT id FROM secrets");
+            secret(&mut out)?;
+            out.push_sql(" FOR UPDATE SKIP LOCKED)");
+        }
+        Ok(())
+    }
+}
+
+/// `UPDATE secret_versions SET last_accessed_at = ?` for one version, prepared once per
+/// connection; `SKIP_LOCKED` as for [`TouchSecret`].
+pub struct TouchVersion<'a, const SKIP_LOCKED: bool>(pub &'a Touch);
+
+/// Query id of [`TouchVersion`].
+pub struct TouchVersionId<const SKIP_LOCKED: bool>;
+
+impl<const SKIP_LOCKED: bool> QueryId for TouchVersion<'_, SKIP_LOCKED> {
+    type QueryId = TouchVersionId<SKIP_LOCKED>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<DB, const SKIP_LOCKED: bool> QueryFragment<DB> for TouchVersion<'_, SKIP_LOCKED>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt>,
+    String: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
+        let t = self.0;
+        let version = |out: &mut AstPass<'_, 'b, DB>| -> diesel::QueryResult<()> {
+            out.push_sql(" WHERE workspace_id = ");
+            out.push_bind_param::<Text, _>(&t.workspace_id)?;
+            out.push_sql(" AND secret_id = ");
+            out.push_bind_param::<Text, _>(&t.secret_id)?;
+            out.push_sql(" AND version_id = ");
+            out.push_bind_param::<Text, _>(&t.version_id)
+        };
+        out.push_sql("UPDATE secret_versions SET last_accessed_at = ");
+        out.push_bind_param::<BigInt, _>(&t.day_ms)?;
+        version(&mut out)?;
+        if SKIP_LOCKED {
+            out.push_sql(" AND version_id IN (SELECT version_id FROM secret_versions");
+            version(&mut out)?;
+            out.push_sql(" FOR UPDATE SKIP LOCKED)");
+        }
+        Ok(())
+    }
+}
+
+// The touches also run on SQLite's synchronous connection, inside the audit batch.
+impl<Conn, const SKIP_LOCKED: bool> diesel::RunQueryDsl<Conn> for TouchSecret<'_, SKIP_LOCKED> {}
+impl<Conn, const SKIP_LOCKED: bool> diesel::RunQueryDsl<Conn> for TouchVersion<'_, SKIP_LOCKED> {}

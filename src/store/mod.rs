@@ -269,6 +269,19 @@ pub struct StageRow {
     pub workspace_id: String,
 }
 
+/// A read to record as LastAccessedDate, on the secret and on the version read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touch {
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// The secret read.
+    pub secret_id: String,
+    /// The version read.
+    pub version_id: String,
+    /// The day of the read, epoch ms at 00:00 UTC.
+    pub day_ms: i64,
+}
+
 /// One change to one secret, applied by [`Db::write_secrets`] with others atomically.
 #[derive(Debug, Clone)]
 pub enum SecretWrite {
@@ -402,20 +415,25 @@ macro_rules! with_write {
     };
 }
 
+/// Run `$body` in a PostgreSQL transaction (from `$pool`) on tenant tables of workspace
+/// `$ws`: [`begin_tenant`], the body, then [`end_tenant`].
+macro_rules! pg_tenant_tx {
+    ($pool:expr, $ws:expr, $conn:ident => $body:expr) => {{
+        let mut guard = $pool.get().await?;
+        let $conn: &mut AsyncPgConnection = &mut guard;
+        begin_tenant($conn, $ws).await?;
+        let result: StoreResult<_> = async { $body }.await;
+        end_tenant($conn, result).await
+    }};
+}
+
 /// Run `$body` on tenant tables of workspace `$ws`, reading. On PostgreSQL this is a
 /// transaction that first sets `app.current_workspace_id`, so row-level security applies.
 macro_rules! tenant_read {
     ($db:expr, $ws:expr, $conn:ident => $body:expr) => {
         match $db {
             Db::Postgres(pool) => {
-                let mut guard = pool.get().await?;
-                let c: &mut AsyncPgConnection = &mut guard;
-                let ws: &str = $ws;
-                c.transaction::<_, StoreError, _>(async move |$conn| {
-                    set_workspace($conn, ws).await?;
-                    $body
-                })
-                .await
+                pg_tenant_tx!(pool, $ws, $conn => $body)
             }
             Db::Sqlite { readers, .. } => {
                 let mut guard = readers.get().await?;
@@ -431,14 +449,7 @@ macro_rules! tenant_tx {
     ($db:expr, $ws:expr, $conn:ident => $body:expr) => {
         match $db {
             Db::Postgres(pool) => {
-                let mut guard = pool.get().await?;
-                let c: &mut AsyncPgConnection = &mut guard;
-                let ws: &str = $ws;
-                c.transaction::<_, StoreError, _>(async move |$conn| {
-                    set_workspace($conn, ws).await?;
-                    $body
-                })
-                .await
+                pg_tenant_tx!(pool, $ws, $conn => $body)
             }
             Db::Sqlite { writer, .. } => sqlite_turn!(writer, $conn => $body),
         }
@@ -485,31 +496,66 @@ macro_rules! find_secret_in {
     };
 }
 
-/// Versions (oldest first, without values) and labels of one secret, on connection `$conn`.
-macro_rules! versions_and_stages_in {
-    ($conn:expr, $workspace_id:expr, $secret_id:expr) => {
-        async {
-            let versions = secret_versions::table
-                .filter(secret_versions::workspace_id.eq($workspace_id))
-                .filter(secret_versions::secret_id.eq($secret_id))
-                .order((
-                    secret_versions::created_at.asc(),
-                    secret_versions::version_id.asc(),
-                ))
-                .select(VersionMetaRow::as_select())
-                .load(&mut *$conn)
-                .await?;
-            let stages = version_stages::table
-                .filter(version_stages::workspace_id.eq($workspace_id))
-                .filter(version_stages::secret_id.eq($secret_id))
-                .order(version_stages::stage.asc())
-                .select(StageRow::as_select())
-                .load(&mut *$conn)
-                .await?;
-            Ok::<_, StoreError>((versions, stages))
-        }
-        .await
+/// The query for one secret's versions, oldest first, without values.
+macro_rules! versions_of {
+    ($workspace_id:expr, $secret_id:expr) => {
+        secret_versions::table
+            .filter(secret_versions::workspace_id.eq($workspace_id))
+            .filter(secret_versions::secret_id.eq($secret_id))
+            .order((
+                secret_versions::created_at.asc(),
+                secret_versions::version_id.asc(),
+            ))
+            .select(VersionMetaRow::as_select())
     };
+}
+
+/// The query for one secret's staging labels.
+macro_rules! labels_of {
+    ($workspace_id:expr, $secret_id:expr) => {
+        version_stages::table
+            .filter(version_stages::workspace_id.eq($workspace_id))
+            .filter(version_stages::secret_id.eq($secret_id))
+            .order(version_stages::stage.asc())
+            .select(StageRow::as_select())
+    };
+}
+
+/// Reading a secret's versions and labels, on either backend's connection.
+trait ReadState {
+    /// Versions (oldest first, without values) and labels of one secret.
+    async fn versions_and_stages(
+        &mut self,
+        workspace_id: &str,
+        secret_id: &str,
+    ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)>;
+}
+
+impl ReadState for AsyncPgConnection {
+    // The two queries are independent: pipelined, they cost one round trip.
+    async fn versions_and_stages(
+        &mut self,
+        workspace_id: &str,
+        secret_id: &str,
+    ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)> {
+        let c: &AsyncPgConnection = self;
+        Ok(tokio::try_join!(
+            versions_of!(workspace_id, secret_id).load(&mut &*c),
+            labels_of!(workspace_id, secret_id).load(&mut &*c),
+        )?)
+    }
+}
+
+impl ReadState for SqliteConn {
+    async fn versions_and_stages(
+        &mut self,
+        workspace_id: &str,
+        secret_id: &str,
+    ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)> {
+        let versions = versions_of!(workspace_id, secret_id).load(self).await?;
+        let stages = labels_of!(workspace_id, secret_id).load(self).await?;
+        Ok((versions, stages))
+    }
 }
 
 /// Delete one secret with its versions and labels, children first, on connection `$conn`
@@ -546,9 +592,187 @@ async fn set_workspace(conn: &mut AsyncPgConnection, workspace_id: &str) -> Stor
     Ok(())
 }
 
+/// Open a PostgreSQL transaction on tenant tables of `workspace_id`.
+///
+/// A workspace id made only of ASCII letters, digits, `-` and `_` (every id the server
+/// creates is a UUID) goes into the same simple query as the `BEGIN`, as a literal: one
+/// round trip instead of two, on every tenant read and write. Any other id is bound as a
+/// parameter in a second statement.
+async fn begin_tenant(conn: &mut AsyncPgConnection, workspace_id: &str) -> StoreResult<()> {
+    use diesel_async::{AnsiTransactionManager, TransactionManager};
+    let literal_safe = workspace_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if literal_safe {
+        let sql =
+            format!("BEGIN; SELECT set_config('app.current_workspace_id', '{workspace_id}', true)");
+        if let Err(e) = AnsiTransactionManager::begin_transaction_sql(conn, &sql).await {
+            // The BEGIN may have run before the statement after it failed.
+            let _ = conn.batch_execute("ROLLBACK").await;
+            return Err(e.into());
+        }
+        return Ok(());
+    }
+    AnsiTransactionManager::begin_transaction(conn).await?;
+    if let Err(e) = set_workspace(conn, workspace_id).await {
+        let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Close the transaction [`begin_tenant`] opened: commit after `Ok`, roll back after an
+/// error (whose error is the one returned). A failed rollback leaves the connection marked
+/// broken, and the pool drops it.
+async fn end_tenant<R>(conn: &mut AsyncPgConnection, result: StoreResult<R>) -> StoreResult<R> {
+    use diesel_async::{AnsiTransactionManager, TransactionManager};
+    match result {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(conn).await?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+            Err(e)
+        }
+    }
+}
+
+/// [`Db::commit_secret`] on PostgreSQL, pipelined: within the transaction the statements
+/// do not depend on each other (the labels' DELETE still precedes their INSERT), so they
+/// reach the server together instead of costing a round trip each.
+///
+/// The server may run them in any order. A racing writer therefore shows up either as the
+/// UPDATE's failed revision check, or as a key the racer took or removed, which aborts the
+/// transaction under the others: each is a `Conflict`, and the engine retries.
+async fn pg_commit_secret(
+    conn: &mut AsyncPgConnection,
+    expected_revision: i64,
+    secret: &SecretRow,
+    version: Option<&VersionRow>,
+    stages: Option<&[StageRow]>,
+    audit: Option<&AuditRow>,
+) -> StoreResult<()> {
+    let c: &AsyncPgConnection = conn;
+    let update = cached::UpdateSecret {
+        row: secret,
+        expected_revision,
+    }
+    .execute(&mut &*c);
+    let insert_version = async {
+        if let Some(v) = version {
+            diesel::insert_into(secret_versions::table)
+                .values(v)
+                .execute(&mut &*c)
+                .await?;
+        }
+        Ok::<_, DieselError>(())
+    };
+    let replace_labels = async {
+        if let Some(stages) = stages {
+            diesel::delete(
+                version_stages::table
+                    .filter(version_stages::workspace_id.eq(&secret.workspace_id))
+                    .filter(version_stages::secret_id.eq(&secret.id)),
+            )
+            .execute(&mut &*c)
+            .await?;
+            if !stages.is_empty() {
+                cached::InsertStageRows::new(stages)
+                    .execute(&mut &*c)
+                    .await?;
+            }
+        }
+        Ok::<_, DieselError>(())
+    };
+    let insert_audit = async {
+        if let Some(a) = audit {
+            diesel::insert_into(audit_log::table)
+                .values(a)
+                .execute(&mut &*c)
+                .await?;
+        }
+        Ok::<_, DieselError>(())
+    };
+    let (updated, wrote_version, wrote_labels, wrote_audit) =
+        tokio::join!(update, insert_version, replace_labels, insert_audit);
+    if matches!(updated, Ok(n) if n != 1) {
+        return Err(StoreError::Conflict);
+    }
+    let results = [
+        updated.map(|_| ()),
+        wrote_version,
+        wrote_labels,
+        wrote_audit,
+    ];
+    if results.iter().any(|r| matches!(r, Err(e) if is_race(e))) {
+        return Err(StoreError::Conflict);
+    }
+    // The statement that failed first explains the error; the ones after it only report
+    // the aborted transaction.
+    let mut errors: Vec<DieselError> = results.into_iter().filter_map(Result::err).collect();
+    match errors.iter().position(|e| !is_aborted(e)) {
+        Some(i) => Err(errors.swap_remove(i).into()),
+        None => errors.pop().map_or(Ok(()), |e| Err(e.into())),
+    }
+}
+
+/// An error a concurrent writer causes: a key it took, a row it removed, or a
+/// serialization failure.
+fn is_race(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation
+                | DatabaseErrorKind::ForeignKeyViolation
+                | DatabaseErrorKind::SerializationFailure,
+            _
+        )
+    )
+}
+
+/// PostgreSQL's "current transaction is aborted" (SQLSTATE 25P02): a statement that ran
+/// after another one of its transaction failed.
+fn is_aborted(e: &DieselError) -> bool {
+    matches!(e, DieselError::DatabaseError(_, info)
+        if info.message().starts_with("current transaction is aborted"))
+}
+
+/// Writing every staging label of a secret, on either backend's connection.
+trait InsertStages {
+    /// Insert `stages` (all of one secret) in the current transaction.
+    async fn insert_stages(&mut self, stages: &[StageRow]) -> StoreResult<()>;
+}
+
+impl InsertStages for AsyncPgConnection {
+    async fn insert_stages(&mut self, stages: &[StageRow]) -> StoreResult<()> {
+        if !stages.is_empty() {
+            cached::InsertStageRows::new(stages).execute(self).await?;
+        }
+        Ok(())
+    }
+}
+
+impl InsertStages for SqliteConn {
+    // Statements on SQLite cost no round trip; single-row INSERTs stay prepared.
+    async fn insert_stages(&mut self, stages: &[StageRow]) -> StoreResult<()> {
+        for s in stages {
+            diesel::insert_into(version_stages::table)
+                .values(s)
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 /// Rows per multi-row INSERT: 500 rows of up to 19 columns stay well under PostgreSQL's
 /// 65,535 bind parameters and SQLite's 32,766.
 const INSERT_CHUNK: usize = 500;
+
+/// Audit rows per `unnest` INSERT: one array parameter per column, so the bind limit does
+/// not apply; the bound keeps a single statement's arrays modest.
+const AUDIT_CHUNK: usize = 4096;
 
 /// Insert `$rows` into `$table` inside the current PostgreSQL transaction, as multi-row
 /// INSERTs of [`INSERT_CHUNK`] rows.
@@ -868,7 +1092,7 @@ impl Db {
             let Some(row) = find_secret_in!(conn, workspace_id, region, lookup)? else {
                 return Ok(None);
             };
-            let (versions, stages) = versions_and_stages_in!(conn, workspace_id, &row.id)?;
+            let (versions, stages) = conn.versions_and_stages(workspace_id, &row.id).await?;
             Ok(Some((row, versions, stages)))
         })
     }
@@ -880,7 +1104,7 @@ impl Db {
         secret_id: &str,
     ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)> {
         tenant_read!(self, workspace_id, conn => {
-            versions_and_stages_in!(conn, workspace_id, secret_id)
+            conn.versions_and_stages(workspace_id, secret_id).await
         })
     }
 
@@ -937,9 +1161,7 @@ impl Db {
             if let Some(v) = version {
                 diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
             }
-            for s in stages {
-                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
-            }
+            conn.insert_stages(stages).await?;
             if let Some(a) = audit {
                 diesel::insert_into(audit_log::table).values(a).execute(conn).await?;
             }
@@ -959,7 +1181,15 @@ impl Db {
         stages: Option<&[StageRow]>,
         audit: Option<&AuditRow>,
     ) -> StoreResult<()> {
-        tenant_tx!(self, &secret.workspace_id, conn => {
+        let writer = match self {
+            Db::Postgres(pool) => {
+                return pg_tenant_tx!(pool, &secret.workspace_id, conn => {
+                    pg_commit_secret(conn, expected_revision, secret, version, stages, audit).await
+                });
+            }
+            Db::Sqlite { writer, .. } => writer,
+        };
+        sqlite_turn!(writer, conn => {
             let updated = cached::UpdateSecret { row: secret, expected_revision }
                 .execute(conn)
                 .await?;
@@ -977,9 +1207,7 @@ impl Db {
                 )
                 .execute(conn)
                 .await?;
-                for s in stages {
-                    diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
-                }
+                conn.insert_stages(stages).await?;
             }
             if let Some(a) = audit {
                 diesel::insert_into(audit_log::table).values(a).execute(conn).await?;
@@ -1005,9 +1233,7 @@ impl Db {
                         for v in versions {
                             diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
                         }
-                        for s in stages {
-                            diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
-                        }
+                        conn.insert_stages(stages).await?;
                     }
                     SecretWrite::Update { expected_revision, secret, versions, stages } => {
                         let updated = cached::UpdateSecret { row: secret, expected_revision: *expected_revision }
@@ -1027,9 +1253,7 @@ impl Db {
                             )
                             .execute(conn)
                             .await?;
-                            for s in stages {
-                                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
-                            }
+                            conn.insert_stages(stages).await?;
                         }
                     }
                     SecretWrite::Purge { secret_id, expected_revision, .. } => {
@@ -1106,27 +1330,10 @@ impl Db {
     }
 
     /// Record a read (callers rate-limit this to once a day per row).
-    pub async fn touch_accessed(
-        &self,
-        workspace_id: &str,
-        secret_id: &str,
-        version_id: &str,
-        day_ms: i64,
-    ) -> StoreResult<()> {
-        tenant_tx!(self, workspace_id, conn => {
-            diesel::update(secrets::table.filter(secrets::workspace_id.eq(workspace_id)).filter(secrets::id.eq(secret_id)))
-                .set(secrets::last_accessed_at.eq(day_ms))
-                .execute(conn)
-                .await?;
-            diesel::update(
-                secret_versions::table
-                    .filter(secret_versions::workspace_id.eq(workspace_id))
-                    .filter(secret_versions::secret_id.eq(secret_id))
-                    .filter(secret_versions::version_id.eq(version_id)),
-            )
-            .set(secret_versions::last_accessed_at.eq(day_ms))
-            .execute(conn)
-            .await?;
+    pub async fn touch_accessed(&self, touch: &Touch) -> StoreResult<()> {
+        tenant_tx!(self, &touch.workspace_id, conn => {
+            cached::TouchSecret::<false>(touch).execute(conn).await?;
+            cached::TouchVersion::<false>(touch).execute(conn).await?;
             Ok(())
         })
     }
@@ -1189,30 +1396,56 @@ impl Db {
 
     // ----- audit -----
 
-    /// Append audit rows durably, one transaction for the whole batch (group commit).
-    pub async fn append_audit(&self, rows: Vec<AuditRow>) -> StoreResult<()> {
-        if rows.is_empty() {
+    /// Append audit rows durably, one transaction for the whole batch (group commit), and
+    /// record the reads in `touches` as LastAccessedDate in that same transaction.
+    pub async fn append_audit(&self, rows: Vec<AuditRow>, touches: Vec<Touch>) -> StoreResult<()> {
+        if rows.is_empty() && touches.is_empty() {
             return Ok(());
         }
         match self {
             Db::Postgres(pool) => {
+                // Row-level security checks each row against the transaction's workspace,
+                // so rows are written workspace by workspace.
+                let mut by_ws: std::collections::BTreeMap<String, (Vec<AuditRow>, Vec<Touch>)> =
+                    Default::default();
+                for r in rows {
+                    by_ws.entry(r.workspace_id.clone()).or_default().0.push(r);
+                }
+                for t in touches {
+                    by_ws.entry(t.workspace_id.clone()).or_default().1.push(t);
+                }
                 let mut guard = pool.get().await?;
-                let c: &mut AsyncPgConnection = &mut guard;
-                c.transaction::<_, StoreError, _>(async move |conn| {
-                    // Row-level security checks each row against the transaction's workspace,
-                    // so rows are inserted workspace by workspace.
-                    let mut by_ws: std::collections::BTreeMap<String, Vec<AuditRow>> =
-                        Default::default();
-                    for r in rows {
-                        by_ws.entry(r.workspace_id.clone()).or_default().push(r);
-                    }
-                    for (ws, group) in by_ws {
-                        set_workspace(conn, &ws).await?;
-                        insert_in_chunks!(conn, audit_log::table, group);
+                let conn: &mut AsyncPgConnection = &mut guard;
+                let first = by_ws.keys().next().cloned().unwrap_or_default();
+                begin_tenant(conn, &first).await?;
+                let result = async {
+                    for (ws, (rows, touches)) in &by_ws {
+                        if *ws != first {
+                            set_workspace(conn, ws).await?;
+                        }
+                        // Within one workspace the statements are independent: pipelined.
+                        let c: &AsyncPgConnection = conn;
+                        let inserts = async {
+                            for chunk in rows.chunks(AUDIT_CHUNK) {
+                                cached::InsertAuditRows::new(chunk)
+                                    .execute(&mut &*c)
+                                    .await?;
+                            }
+                            Ok::<_, DieselError>(())
+                        };
+                        let touched =
+                            futures_util::future::try_join_all(touches.iter().flat_map(|t| {
+                                [
+                                    cached::TouchSecret::<true>(t).execute(&mut &*c),
+                                    cached::TouchVersion::<true>(t).execute(&mut &*c),
+                                ]
+                            }));
+                        tokio::try_join!(inserts, touched)?;
                     }
                     Ok(())
-                })
-                .await
+                }
+                .await;
+                end_tenant(conn, result).await
             }
             // The rows join the writers' group transaction. They go in through diesel's
             // synchronous API, one single-row INSERT each: that statement is prepared once
@@ -1220,16 +1453,21 @@ impl Db {
             // of the server's CPU on hot reads), and diesel-async's wrapper would rebuild
             // the SQL and copy the binds of every statement.
             Db::Sqlite { writer, .. } => {
+                use diesel::RunQueryDsl as Sync;
                 let mut turn = writer.turn().await?;
                 let result = turn
                     .conn()
                     .spawn_blocking(move |c| {
                         c.transaction(|c| {
                             for row in &rows {
-                                diesel::RunQueryDsl::execute(
+                                Sync::execute(
                                     diesel::insert_into(audit_log::table).values(row),
                                     c,
                                 )?;
+                            }
+                            for t in &touches {
+                                Sync::execute(cached::TouchSecret::<false>(t), c)?;
+                                Sync::execute(cached::TouchVersion::<false>(t), c)?;
                             }
                             Ok(())
                         })
@@ -1457,9 +1695,7 @@ impl Db {
             for v in versions {
                 diesel::insert_into(secret_versions::table).values(v).execute(conn).await?;
             }
-            for s in stages {
-                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
-            }
+            conn.insert_stages(stages).await?;
             Ok(())
         })
     }
@@ -1493,9 +1729,7 @@ impl Db {
             )
                 .execute(conn)
                 .await?;
-            for s in stages {
-                diesel::insert_into(version_stages::table).values(s).execute(conn).await?;
-            }
+            conn.insert_stages(stages).await?;
             Ok(())
         })
     }

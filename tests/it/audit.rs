@@ -4,7 +4,7 @@
 use crate::both_backends;
 use crate::harness::{Backend, ROOT_AKID, ROOT_SECRET, TestServer, pg_admin_url, unique};
 use crate::raw::Raw;
-use ragnos_vault::store::{AuditFilter, AuditRow, Db};
+use ragnos_vault::store::{AuditFilter, AuditRow, Db, SecretLookup};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -192,7 +192,9 @@ async fn audit_pages_over_ten_thousand_rows(server: &TestServer) {
             request_id: format!("req-{i}"),
         })
         .collect();
-    db.append_audit(rows.clone()).await.expect("append");
+    db.append_audit(rows.clone(), Vec::new())
+        .await
+        .expect("append");
     let filter = AuditFilter {
         from: Some(base),
         to: Some(base + 100_000),
@@ -231,6 +233,141 @@ async fn audit_pages_over_ten_thousand_rows(server: &TestServer) {
     assert_eq!(page.len(), expected);
 }
 both_backends!(audit_pages_over_ten_thousand_rows);
+
+/// The secret's row and versions as stored (not as the node's cache holds them).
+async fn stored(
+    db: &Db,
+    workspace_id: &str,
+    name: &str,
+) -> (
+    ragnos_vault::store::SecretRow,
+    Vec<ragnos_vault::store::VersionMetaRow>,
+) {
+    let (row, versions, _) = db
+        .find_secret_state(workspace_id, "us-east-1", &SecretLookup::Name(name))
+        .await
+        .expect("query")
+        .expect("stored");
+    (row, versions)
+}
+
+/// The id of the root key's workspace.
+async fn default_workspace(db: &Db) -> String {
+    db.workspace_by_name("default")
+        .await
+        .expect("query")
+        .expect("the default workspace")
+        .id
+}
+
+fn today_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    now - now % 86_400_000
+}
+
+// A read's LastAccessedDate rides in the audit batch the read waits on: once the answer is
+// back, the secret and the version read carry today's date in the database.
+async fn reads_record_last_accessed_before_answering(server: &TestServer) {
+    let client = crate::harness::root_client(server);
+    let name = unique("touched");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string("first")
+        .send()
+        .await
+        .expect("create");
+    let old = client
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string("second")
+        .send()
+        .await
+        .expect("put")
+        .version_id
+        .expect("version");
+    let db = open_db(server).await;
+    let ws = default_workspace(&db).await;
+    let (row, versions) = stored(&db, &ws, &name).await;
+    assert_eq!(row.last_accessed_at, None, "never read yet");
+    assert!(versions.iter().all(|v| v.last_accessed_at.is_none()));
+
+    let day_before = today_ms();
+    let got = client
+        .get_secret_value()
+        .secret_id(&name)
+        .version_id(&old)
+        .send()
+        .await
+        .expect("get");
+    let day_after = today_ms();
+    let (row, versions) = stored(&db, &ws, &name).await;
+    let day = row.last_accessed_at.expect("the secret's LastAccessedDate");
+    assert!(day == day_before || day == day_after, "{day}");
+    for v in &versions {
+        if v.version_id == got.version_id().expect("id") {
+            assert_eq!(v.last_accessed_at, Some(day), "the version read");
+        } else {
+            assert_eq!(v.last_accessed_at, None, "a version not read");
+        }
+    }
+    let rows = audit_rows(&db, &ws).await;
+    assert!(
+        rows.iter()
+            .any(|r| r.action == "GetSecretValue" && r.outcome == "success"),
+        "the read's own audit row"
+    );
+}
+both_backends!(reads_record_last_accessed_before_answering);
+
+// A workspace id is put into SQL text only when it is made of safe characters; any other
+// id is bound as a parameter. Hostile ids must neither fail nor reach the SQL.
+async fn hostile_workspace_ids_stay_parameters(server: &TestServer) {
+    let db = open_db(server).await;
+    for ws in [
+        "plain-id_0123",
+        "it's",
+        "x', true); DROP TABLE audit_log; --",
+        "",
+    ] {
+        let row = AuditRow {
+            at: 1_700_000_000_000,
+            id: uuid::Uuid::new_v4().to_string(),
+            workspace_id: ws.to_string(),
+            api: "aws".into(),
+            action: "GetSecretValue".into(),
+            resource_type: "secret".into(),
+            resource_id: None,
+            principal: "anonymous".into(),
+            access_key_id: None,
+            outcome: "success".into(),
+            status: 200,
+            source_ip: None,
+            user_agent: None,
+            request_id: "req".into(),
+        };
+        db.append_audit(vec![row.clone()], Vec::new())
+            .await
+            .expect("append");
+        let found = db
+            .find_secret_state(ws, "us-east-1", &SecretLookup::Name("nothing"))
+            .await
+            .expect("a lookup under a hostile id");
+        assert!(found.is_none());
+        let page = audit_rows(&db, ws).await;
+        assert!(
+            page.contains(&row),
+            "{ws:?}: the row is there, under its own id"
+        );
+    }
+    // The table survived the attempt.
+    let ws = default_workspace(&db).await;
+    let _ = audit_rows(&db, &ws).await;
+}
+both_backends!(hostile_workspace_ids_stay_parameters);
 
 fn psql(url: &str, sql: &str) -> String {
     let out = std::process::Command::new("psql")
@@ -373,5 +510,73 @@ async fn audit_failure_fails_closed() {
     assert_eq!(
         r.json["SecretString"], value,
         "the failed PutSecretValue must not have been applied"
+    );
+}
+
+// A read's LastAccessedDate must not wait behind a writer's row lock: the touch rides in
+// the audit batch that every read in flight waits on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_does_not_wait_for_a_locked_secret() {
+    let Some(server) = TestServer::start(Backend::Postgres) else {
+        return;
+    };
+    let client = crate::harness::root_client(&server);
+    let name = unique("locked");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string("v")
+        .send()
+        .await
+        .expect("create");
+    let db = open_db(&server).await;
+    let ws = default_workspace(&db).await;
+    let (row, _) = stored(&db, &ws, &name).await;
+    let url = &server.database_url;
+    // Another session holds the secret's row lock, as a write in progress does.
+    let mut holder = std::process::Command::new("psql")
+        .args([
+            url.as_str(),
+            "-qtAc",
+            &format!(
+                "BEGIN; SELECT id FROM secrets WHERE id = '{}' FOR UPDATE; \
+                 SELECT pg_sleep(120); COMMIT;",
+                row.id
+            ),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let mut held = false;
+    for _ in 0..300 {
+        let n = psql(
+            url,
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event = 'PgSleep'",
+        );
+        if n == "1" {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(held, "the lock holder never started");
+    client
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("get");
+    let still_holding = holder.try_wait().expect("try_wait").is_none();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(still_holding, "the read waited for the writer's lock");
+    // The audit row went in all the same.
+    assert!(
+        audit_rows(&db, &ws)
+            .await
+            .iter()
+            .any(|r| r.action == "GetSecretValue" && r.resource_id.as_deref() == Some(&name)),
+        "the read's audit row"
     );
 }
