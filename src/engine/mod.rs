@@ -461,7 +461,7 @@ impl Engine {
             .cache
             .snapshots(&scope.tenant.id, &scope.region, secret_id)
             .await;
-        let state = Arc::new(self.state(scope, secret_id, now).await?);
+        let state = Arc::new(self.load_state(scope, secret_id, now, true).await?);
         self.cache.put_state(secret_id, &snapshots, state.clone());
         Ok(state)
     }
@@ -491,17 +491,43 @@ impl Engine {
     /// Find and load from the database (writes, cache misses), checking the caller's scope.
     /// The row, its versions and labels come from one read transaction.
     async fn state(&self, scope: &Scope, secret_id: &str, now: i64) -> EngineResult<SecretState> {
+        self.load_state(scope, secret_id, now, false).await
+    }
+
+    /// [`Engine::state`]; with `for_read`, the AWSCURRENT version's row (with its value)
+    /// comes in the same transaction and goes into the version cache, where the read that
+    /// missed will look for it next.
+    async fn load_state(
+        &self,
+        scope: &Scope,
+        secret_id: &str,
+        now: i64,
+        for_read: bool,
+    ) -> EngineResult<SecretState> {
         scope.access.check_name(secret_id)?;
         let lookup = Self::lookup_of(scope, secret_id).ok_or_else(not_found)?;
-        let (row, versions, stages) = self
-            .db
-            .find_secret_state(&scope.tenant.id, &scope.region, &lookup)
-            .await?
-            .ok_or_else(not_found)?;
+        let (row, versions, stages, current) = if for_read {
+            let (row, (versions, stages, current)) = self
+                .db
+                .find_secret_state_with(&scope.tenant.id, &scope.region, &lookup, AWSCURRENT)
+                .await?
+                .ok_or_else(not_found)?;
+            (row, versions, stages, current)
+        } else {
+            let (row, versions, stages) = self
+                .db
+                .find_secret_state(&scope.tenant.id, &scope.region, &lookup)
+                .await?
+                .ok_or_else(not_found)?;
+            (row, versions, stages, None)
+        };
         if self.purge_if_expired(scope, &row, now).await? {
             return Err(not_found());
         }
         scope.access.check_name(&row.name)?;
+        if let Some(v) = current {
+            self.cache.put_version(Arc::new(v));
+        }
         Ok(SecretState {
             row,
             versions,

@@ -521,6 +521,26 @@ macro_rules! labels_of {
     };
 }
 
+/// The query for the version `$label` is attached to, with its sealed value.
+macro_rules! labelled_version {
+    ($workspace_id:expr, $secret_id:expr, $label:expr) => {
+        secret_versions::table
+            .filter(secret_versions::workspace_id.eq($workspace_id))
+            .filter(secret_versions::secret_id.eq($secret_id))
+            .filter(
+                secret_versions::version_id
+                    .nullable()
+                    .eq(version_stages::table
+                        .filter(version_stages::workspace_id.eq($workspace_id))
+                        .filter(version_stages::secret_id.eq($secret_id))
+                        .filter(version_stages::stage.eq($label))
+                        .select(version_stages::version_id)
+                        .single_value()),
+            )
+            .select(VersionRow::as_select())
+    };
+}
+
 /// Reading a secret's versions and labels, on either backend's connection.
 trait ReadState {
     /// Versions (oldest first, without values) and labels of one secret.
@@ -529,7 +549,18 @@ trait ReadState {
         workspace_id: &str,
         secret_id: &str,
     ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)>;
+
+    /// Versions and labels as above, and the version `label` is attached to, with its value.
+    async fn state_and_labelled(
+        &mut self,
+        workspace_id: &str,
+        secret_id: &str,
+        label: &str,
+    ) -> StoreResult<StateAndVersion>;
 }
+
+/// A secret's versions (without values) and labels, and one labelled version with its value.
+pub type StateAndVersion = (Vec<VersionMetaRow>, Vec<StageRow>, Option<VersionRow>);
 
 impl ReadState for AsyncPgConnection {
     // The two queries are independent: pipelined, they cost one round trip.
@@ -544,6 +575,22 @@ impl ReadState for AsyncPgConnection {
             labels_of!(workspace_id, secret_id).load(&mut &*c),
         )?)
     }
+
+    // All three pipelined: the labelled version costs no round trip of its own.
+    async fn state_and_labelled(
+        &mut self,
+        workspace_id: &str,
+        secret_id: &str,
+        label: &str,
+    ) -> StoreResult<StateAndVersion> {
+        let c: &AsyncPgConnection = self;
+        let (versions, stages, labelled) = tokio::try_join!(
+            versions_of!(workspace_id, secret_id).load(&mut &*c),
+            labels_of!(workspace_id, secret_id).load(&mut &*c),
+            labelled_version!(workspace_id, secret_id, label).load(&mut &*c),
+        )?;
+        Ok((versions, stages, labelled.into_iter().next()))
+    }
 }
 
 impl ReadState for SqliteConn {
@@ -555,6 +602,20 @@ impl ReadState for SqliteConn {
         let versions = versions_of!(workspace_id, secret_id).load(self).await?;
         let stages = labels_of!(workspace_id, secret_id).load(self).await?;
         Ok((versions, stages))
+    }
+
+    async fn state_and_labelled(
+        &mut self,
+        workspace_id: &str,
+        secret_id: &str,
+        label: &str,
+    ) -> StoreResult<StateAndVersion> {
+        let (versions, stages) = self.versions_and_stages(workspace_id, secret_id).await?;
+        let labelled = labelled_version!(workspace_id, secret_id, label)
+            .get_result(self)
+            .await
+            .optional()?;
+        Ok((versions, stages, labelled))
     }
 }
 
@@ -1094,6 +1155,25 @@ impl Db {
             };
             let (versions, stages) = conn.versions_and_stages(workspace_id, &row.id).await?;
             Ok(Some((row, versions, stages)))
+        })
+    }
+
+    /// [`Db::find_secret_state`], and the version `label` is attached to with its sealed
+    /// value, in the same transaction (pipelined on PostgreSQL): a read that misses the
+    /// cache then needs no second transaction for the value.
+    pub async fn find_secret_state_with(
+        &self,
+        workspace_id: &str,
+        region: &str,
+        lookup: &SecretLookup<'_>,
+        label: &str,
+    ) -> StoreResult<Option<(SecretRow, StateAndVersion)>> {
+        tenant_read!(self, workspace_id, conn => {
+            let Some(row) = find_secret_in!(conn, workspace_id, region, lookup)? else {
+                return Ok(None);
+            };
+            let rest = conn.state_and_labelled(workspace_id, &row.id, label).await?;
+            Ok(Some((row, rest)))
         })
     }
 

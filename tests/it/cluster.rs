@@ -150,16 +150,7 @@ async fn writes_on_one_node_are_read_fresh_on_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_move_with_traffic() {
     let server = TestServer::start(crate::harness::Backend::Sqlite).expect("server");
-    let scrape = || async {
-        let req = http::Request::builder()
-            .method("GET")
-            .uri(format!("{}/metrics", server.endpoint))
-            .body(http_body_util::Full::new(bytes::Bytes::new()))
-            .expect("request");
-        let r = crate::raw::send(req).await;
-        assert_eq!(r.status, 200);
-        String::from_utf8(r.raw.to_vec()).expect("utf8")
-    };
+    let scrape = || scrape(&server);
     let c = root_client(&server);
     let name = unique("metered");
     c.create_secret()
@@ -214,6 +205,86 @@ async fn metrics_parse_and_move_with_traffic() {
     assert!(!after.contains(&name));
     assert!(!after.contains("secret-metric-value"));
 }
+
+/// The server's `/metrics` text.
+async fn scrape(server: &TestServer) -> String {
+    let req = http::Request::builder()
+        .method("GET")
+        .uri(format!("{}/metrics", server.endpoint))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let r = crate::raw::send(req).await;
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.raw.to_vec()).expect("utf8")
+}
+
+/// A cache counter (`vault_cache_hits_total` or `…_misses_total`) of one cache.
+fn cache_count(text: &str, metric: &str, cache: &str) -> f64 {
+    parse(text)
+        .into_iter()
+        .filter(|(n, labels, _)| n == metric && labels.contains(&format!("cache=\"{cache}\"")))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+// A read that misses the cache loads the AWSCURRENT version's value with the secret's state,
+// so it finds the value cached; a read of another label still fetches its own.
+async fn a_cold_read_loads_the_current_value_with_the_state(server: &TestServer) {
+    let c = root_client(server);
+    let name = unique("prefetched");
+    c.create_secret()
+        .name(&name)
+        .secret_string("one")
+        .send()
+        .await
+        .expect("create");
+    c.put_secret_value()
+        .secret_id(&name)
+        .secret_string("two")
+        .send()
+        .await
+        .expect("put");
+    let delta = |before: &str, after: &str, metric: &str, cache: &str| {
+        cache_count(after, metric, cache) - cache_count(before, metric, cache)
+    };
+    let before = scrape(server).await;
+    let got = c
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.secret_string(), Some("two"));
+    let after = scrape(server).await;
+    assert_eq!(
+        delta(&before, &after, "vault_cache_misses_total", "state"),
+        1.0
+    );
+    assert_eq!(
+        delta(&before, &after, "vault_cache_misses_total", "version"),
+        0.0
+    );
+    assert_eq!(
+        delta(&before, &after, "vault_cache_hits_total", "version"),
+        1.0
+    );
+
+    let previous = c
+        .get_secret_value()
+        .secret_id(&name)
+        .version_stage("AWSPREVIOUS")
+        .send()
+        .await
+        .expect("previous");
+    assert_eq!(previous.secret_string(), Some("one"));
+    let last = scrape(server).await;
+    assert_eq!(delta(&after, &last, "vault_cache_hits_total", "state"), 1.0);
+    assert_eq!(
+        delta(&after, &last, "vault_cache_misses_total", "version"),
+        1.0
+    );
+}
+crate::both_backends!(a_cold_read_loads_the_current_value_with_the_state);
 
 /// Parse Prometheus text format into (name, labels, value); panics on a malformed line.
 fn parse(text: &str) -> Vec<(String, String, f64)> {
