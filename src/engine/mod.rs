@@ -506,21 +506,12 @@ impl Engine {
     ) -> EngineResult<SecretState> {
         scope.access.check_name(secret_id)?;
         let lookup = Self::lookup_of(scope, secret_id).ok_or_else(not_found)?;
-        let (row, versions, stages, current) = if for_read {
-            let (row, (versions, stages, current)) = self
-                .db
-                .find_secret_state_with(&scope.tenant.id, &scope.region, &lookup, AWSCURRENT)
-                .await?
-                .ok_or_else(not_found)?;
-            (row, versions, stages, current)
-        } else {
-            let (row, versions, stages) = self
-                .db
-                .find_secret_state(&scope.tenant.id, &scope.region, &lookup)
-                .await?
-                .ok_or_else(not_found)?;
-            (row, versions, stages, None)
-        };
+        let label = for_read.then_some(AWSCURRENT);
+        let (row, (versions, stages, current)) = self
+            .db
+            .find_secret_state(&scope.tenant.id, &scope.region, &lookup, label)
+            .await?
+            .ok_or_else(not_found)?;
         if self.purge_if_expired(scope, &row, now).await? {
             return Err(not_found());
         }

@@ -543,19 +543,13 @@ macro_rules! labelled_version {
 
 /// Reading a secret's versions and labels, on either backend's connection.
 trait ReadState {
-    /// Versions (oldest first, without values) and labels of one secret.
-    async fn versions_and_stages(
+    /// Versions (oldest first, without values) and labels of one secret, and, when `label`
+    /// is given, the version it is attached to, with its sealed value.
+    async fn read_state(
         &mut self,
         workspace_id: &str,
         secret_id: &str,
-    ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)>;
-
-    /// Versions and labels as above, and the version `label` is attached to, with its value.
-    async fn state_and_labelled(
-        &mut self,
-        workspace_id: &str,
-        secret_id: &str,
-        label: &str,
+        label: Option<&str>,
     ) -> StoreResult<StateAndVersion>;
 }
 
@@ -563,58 +557,49 @@ trait ReadState {
 pub type StateAndVersion = (Vec<VersionMetaRow>, Vec<StageRow>, Option<VersionRow>);
 
 impl ReadState for AsyncPgConnection {
-    // The two queries are independent: pipelined, they cost one round trip.
-    async fn versions_and_stages(
+    // The queries are independent: pipelined, they cost one round trip together.
+    async fn read_state(
         &mut self,
         workspace_id: &str,
         secret_id: &str,
-    ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)> {
-        let c: &AsyncPgConnection = self;
-        Ok(tokio::try_join!(
-            versions_of!(workspace_id, secret_id).load(&mut &*c),
-            labels_of!(workspace_id, secret_id).load(&mut &*c),
-        )?)
-    }
-
-    // All three pipelined: the labelled version costs no round trip of its own.
-    async fn state_and_labelled(
-        &mut self,
-        workspace_id: &str,
-        secret_id: &str,
-        label: &str,
+        label: Option<&str>,
     ) -> StoreResult<StateAndVersion> {
         let c: &AsyncPgConnection = self;
+        let labelled = async {
+            match label {
+                Some(label) => {
+                    labelled_version!(workspace_id, secret_id, label)
+                        .load(&mut &*c)
+                        .await
+                }
+                None => Ok(Vec::new()),
+            }
+        };
         let (versions, stages, labelled) = tokio::try_join!(
             versions_of!(workspace_id, secret_id).load(&mut &*c),
             labels_of!(workspace_id, secret_id).load(&mut &*c),
-            labelled_version!(workspace_id, secret_id, label).load(&mut &*c),
+            labelled,
         )?;
         Ok((versions, stages, labelled.into_iter().next()))
     }
 }
 
 impl ReadState for SqliteConn {
-    async fn versions_and_stages(
+    async fn read_state(
         &mut self,
         workspace_id: &str,
         secret_id: &str,
-    ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)> {
+        label: Option<&str>,
+    ) -> StoreResult<StateAndVersion> {
         let versions = versions_of!(workspace_id, secret_id).load(self).await?;
         let stages = labels_of!(workspace_id, secret_id).load(self).await?;
-        Ok((versions, stages))
-    }
-
-    async fn state_and_labelled(
-        &mut self,
-        workspace_id: &str,
-        secret_id: &str,
-        label: &str,
-    ) -> StoreResult<StateAndVersion> {
-        let (versions, stages) = self.versions_and_stages(workspace_id, secret_id).await?;
-        let labelled = labelled_version!(workspace_id, secret_id, label)
-            .get_result(self)
-            .await
-            .optional()?;
+        let labelled = match label {
+            Some(label) => labelled_version!(workspace_id, secret_id, label)
+                .get_result(self)
+                .await
+                .optional()?,
+            None => None,
+        };
         Ok((versions, stages, labelled))
     }
 }
@@ -1143,36 +1128,21 @@ impl Db {
 
     /// A secret with its versions (without values) and labels, read in one transaction:
     /// [`Db::find_secret`] and [`Db::versions_and_stages`] in one round of BEGIN/COMMIT.
+    /// With `label`, the version it is attached to comes too, with its sealed value
+    /// (pipelined on PostgreSQL): a read that misses the cache then needs no second
+    /// transaction for the value.
     pub async fn find_secret_state(
         &self,
         workspace_id: &str,
         region: &str,
         lookup: &SecretLookup<'_>,
-    ) -> StoreResult<Option<(SecretRow, Vec<VersionMetaRow>, Vec<StageRow>)>> {
-        tenant_read!(self, workspace_id, conn => {
-            let Some(row) = find_secret_in!(conn, workspace_id, region, lookup)? else {
-                return Ok(None);
-            };
-            let (versions, stages) = conn.versions_and_stages(workspace_id, &row.id).await?;
-            Ok(Some((row, versions, stages)))
-        })
-    }
-
-    /// [`Db::find_secret_state`], and the version `label` is attached to with its sealed
-    /// value, in the same transaction (pipelined on PostgreSQL): a read that misses the
-    /// cache then needs no second transaction for the value.
-    pub async fn find_secret_state_with(
-        &self,
-        workspace_id: &str,
-        region: &str,
-        lookup: &SecretLookup<'_>,
-        label: &str,
+        label: Option<&str>,
     ) -> StoreResult<Option<(SecretRow, StateAndVersion)>> {
         tenant_read!(self, workspace_id, conn => {
             let Some(row) = find_secret_in!(conn, workspace_id, region, lookup)? else {
                 return Ok(None);
             };
-            let rest = conn.state_and_labelled(workspace_id, &row.id, label).await?;
+            let rest = conn.read_state(workspace_id, &row.id, label).await?;
             Ok(Some((row, rest)))
         })
     }
@@ -1184,7 +1154,8 @@ impl Db {
         secret_id: &str,
     ) -> StoreResult<(Vec<VersionMetaRow>, Vec<StageRow>)> {
         tenant_read!(self, workspace_id, conn => {
-            conn.versions_and_stages(workspace_id, secret_id).await
+            let (versions, stages, _) = conn.read_state(workspace_id, secret_id, None).await?;
+            Ok((versions, stages))
         })
     }
 

@@ -243,8 +243,8 @@ async fn stored(
     ragnos_vault::store::SecretRow,
     Vec<ragnos_vault::store::VersionMetaRow>,
 ) {
-    let (row, versions, _) = db
-        .find_secret_state(workspace_id, "us-east-1", &SecretLookup::Name(name))
+    let (row, (versions, _, _)) = db
+        .find_secret_state(workspace_id, "us-east-1", &SecretLookup::Name(name), None)
         .await
         .expect("query")
         .expect("stored");
@@ -353,7 +353,7 @@ async fn hostile_workspace_ids_stay_parameters(server: &TestServer) {
             .await
             .expect("append");
         let found = db
-            .find_secret_state(ws, "us-east-1", &SecretLookup::Name("nothing"))
+            .find_secret_state(ws, "us-east-1", &SecretLookup::Name("nothing"), None)
             .await
             .expect("a lookup under a hostile id");
         assert!(found.is_none());
