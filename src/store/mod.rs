@@ -684,13 +684,10 @@ async fn end_tenant<R>(conn: &mut AsyncPgConnection, result: StoreResult<R>) -> 
     }
 }
 
-/// [`Db::commit_secret`] on PostgreSQL, pipelined: within the transaction the statements
-/// do not depend on each other (the labels' DELETE still precedes their INSERT), so they
-/// reach the server together instead of costing a round trip each.
+/// [`Db::commit_secret`] on PostgreSQL: one statement ([`cached::CommitSecret`]).
 ///
-/// The server may run them in any order. A racing writer therefore shows up either as the
-/// UPDATE's failed revision check, or as a key the racer took or removed, which aborts the
-/// transaction under the others: each is a `Conflict`, and the engine retries.
+/// A racing writer shows up either as the UPDATE's failed revision check or as a key the
+/// racer took or removed: each is a `Conflict`, and the engine retries.
 async fn pg_commit_secret(
     conn: &mut AsyncPgConnection,
     expected_revision: i64,
@@ -699,67 +696,20 @@ async fn pg_commit_secret(
     stages: Option<&[StageRow]>,
     audit: Option<&AuditRow>,
 ) -> StoreResult<()> {
-    let c: &AsyncPgConnection = conn;
-    let update = cached::UpdateSecret {
-        row: secret,
-        expected_revision,
-    }
-    .execute(&mut &*c);
-    let insert_version = async {
-        if let Some(v) = version {
-            diesel::insert_into(secret_versions::table)
-                .values(v)
-                .execute(&mut &*c)
-                .await?;
-        }
-        Ok::<_, DieselError>(())
+    let statement = cached::CommitSecret {
+        update: cached::UpdateSecret {
+            row: secret,
+            expected_revision,
+        },
+        version,
+        stages: stages.map(cached::InsertStageRows::new),
+        audit: audit.map(|a| cached::InsertAuditRows::new(std::slice::from_ref(a))),
     };
-    let replace_labels = async {
-        if let Some(stages) = stages {
-            diesel::delete(
-                version_stages::table
-                    .filter(version_stages::workspace_id.eq(&secret.workspace_id))
-                    .filter(version_stages::secret_id.eq(&secret.id)),
-            )
-            .execute(&mut &*c)
-            .await?;
-            if !stages.is_empty() {
-                cached::InsertStageRows::new(stages)
-                    .execute(&mut &*c)
-                    .await?;
-            }
-        }
-        Ok::<_, DieselError>(())
-    };
-    let insert_audit = async {
-        if let Some(a) = audit {
-            diesel::insert_into(audit_log::table)
-                .values(a)
-                .execute(&mut &*c)
-                .await?;
-        }
-        Ok::<_, DieselError>(())
-    };
-    let (updated, wrote_version, wrote_labels, wrote_audit) =
-        tokio::join!(update, insert_version, replace_labels, insert_audit);
-    if matches!(updated, Ok(n) if n != 1) {
-        return Err(StoreError::Conflict);
-    }
-    let results = [
-        updated.map(|_| ()),
-        wrote_version,
-        wrote_labels,
-        wrote_audit,
-    ];
-    if results.iter().any(|r| matches!(r, Err(e) if is_race(e))) {
-        return Err(StoreError::Conflict);
-    }
-    // The statement that failed first explains the error; the ones after it only report
-    // the aborted transaction.
-    let mut errors: Vec<DieselError> = results.into_iter().filter_map(Result::err).collect();
-    match errors.iter().position(|e| !is_aborted(e)) {
-        Some(i) => Err(errors.swap_remove(i).into()),
-        None => errors.pop().map_or(Ok(()), |e| Err(e.into())),
+    match statement.execute(conn).await {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(StoreError::Conflict),
+        Err(e) if is_race(&e) => Err(StoreError::Conflict),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -775,13 +725,6 @@ fn is_race(e: &DieselError) -> bool {
             _
         )
     )
-}
-
-/// PostgreSQL's "current transaction is aborted" (SQLSTATE 25P02): a statement that ran
-/// after another one of its transaction failed.
-fn is_aborted(e: &DieselError) -> bool {
-    matches!(e, DieselError::DatabaseError(_, info)
-        if info.message().starts_with("current transaction is aborted"))
 }
 
 /// Writing every staging label of a secret, on either backend's connection.
