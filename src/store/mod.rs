@@ -667,6 +667,19 @@ async fn begin_tenant(conn: &mut AsyncPgConnection, workspace_id: &str) -> Store
     Ok(())
 }
 
+/// Open the audit writer's transaction: `app.audit_writer` lets it INSERT audit rows of
+/// any workspace (migration `000004_audit_writer`), and nothing else.
+async fn begin_audit_writer(conn: &mut AsyncPgConnection) -> StoreResult<()> {
+    use diesel_async::AnsiTransactionManager;
+    const SQL: &str = "BEGIN; SELECT set_config('app.audit_writer', 'on', true)";
+    if let Err(e) = AnsiTransactionManager::begin_transaction_sql(conn, SQL).await {
+        // The BEGIN may have run before the statement after it failed.
+        let _ = conn.batch_execute("ROLLBACK").await;
+        return Err(e.into());
+    }
+    Ok(())
+}
+
 /// Close the transaction [`begin_tenant`] opened: commit after `Ok`, roll back after an
 /// error (whose error is the one returned). A failed rollback leaves the connection marked
 /// broken, and the pool drops it.
@@ -1398,43 +1411,33 @@ impl Db {
         }
         match self {
             Db::Postgres(pool) => {
-                // Row-level security checks each row against the transaction's workspace,
-                // so rows are written workspace by workspace.
-                let mut by_ws: std::collections::BTreeMap<String, (Vec<AuditRow>, Vec<Touch>)> =
+                let mut touches_by_ws: std::collections::BTreeMap<&str, Vec<&Touch>> =
                     Default::default();
-                for r in rows {
-                    by_ws.entry(r.workspace_id.clone()).or_default().0.push(r);
-                }
-                for t in touches {
-                    by_ws.entry(t.workspace_id.clone()).or_default().1.push(t);
+                for t in &touches {
+                    touches_by_ws.entry(&t.workspace_id).or_default().push(t);
                 }
                 let mut guard = pool.get().await?;
                 let conn: &mut AsyncPgConnection = &mut guard;
-                let first = by_ws.keys().next().cloned().unwrap_or_default();
-                begin_tenant(conn, &first).await?;
+                begin_audit_writer(conn).await?;
                 let result = async {
-                    for (ws, (rows, touches)) in &by_ws {
-                        if *ws != first {
-                            set_workspace(conn, ws).await?;
-                        }
+                    // The rows of every workspace go in together, under the audit writer's
+                    // INSERT-only policy: one round trip per chunk, where one per workspace
+                    // cost a batch of reads spread over many workspaces a round trip per row.
+                    for chunk in rows.chunks(AUDIT_CHUNK) {
+                        cached::InsertAuditRows::new(chunk).execute(conn).await?;
+                    }
+                    // A touch updates a tenant row, so it runs under its workspace's setting.
+                    for (ws, touches) in &touches_by_ws {
+                        set_workspace(conn, ws).await?;
                         // Within one workspace the statements are independent: pipelined.
                         let c: &AsyncPgConnection = conn;
-                        let inserts = async {
-                            for chunk in rows.chunks(AUDIT_CHUNK) {
-                                cached::InsertAuditRows::new(chunk)
-                                    .execute(&mut &*c)
-                                    .await?;
-                            }
-                            Ok::<_, DieselError>(())
-                        };
-                        let touched =
-                            futures_util::future::try_join_all(touches.iter().flat_map(|t| {
-                                [
-                                    cached::TouchSecret::<true>(t).execute(&mut &*c),
-                                    cached::TouchVersion::<true>(t).execute(&mut &*c),
-                                ]
-                            }));
-                        tokio::try_join!(inserts, touched)?;
+                        futures_util::future::try_join_all(touches.iter().flat_map(|t| {
+                            [
+                                cached::TouchSecret::<true>(t).execute(&mut &*c),
+                                cached::TouchVersion::<true>(t).execute(&mut &*c),
+                            ]
+                        }))
+                        .await?;
                     }
                     Ok(())
                 }

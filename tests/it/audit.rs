@@ -24,6 +24,26 @@ async fn audit_rows(db: &Db, workspace_id: &str) -> Vec<AuditRow> {
     out
 }
 
+/// A GetSecretValue row of `workspace_id` at `at`, as the audit writer would get it.
+fn read_row(workspace_id: &str, at: i64, request_id: &str) -> AuditRow {
+    AuditRow {
+        at,
+        id: uuid::Uuid::new_v4().to_string(),
+        workspace_id: workspace_id.to_string(),
+        api: "aws".into(),
+        action: "GetSecretValue".into(),
+        resource_type: "secret".into(),
+        resource_id: None,
+        principal: "anonymous".into(),
+        access_key_id: None,
+        outcome: "success".into(),
+        status: 200,
+        source_ip: None,
+        user_agent: None,
+        request_id: request_id.into(),
+    }
+}
+
 async fn open_db(server: &TestServer) -> Db {
     Db::connect(&server.database_url, 2)
         .await
@@ -333,22 +353,7 @@ async fn hostile_workspace_ids_stay_parameters(server: &TestServer) {
         "x', true); DROP TABLE audit_log; --",
         "",
     ] {
-        let row = AuditRow {
-            at: 1_700_000_000_000,
-            id: uuid::Uuid::new_v4().to_string(),
-            workspace_id: ws.to_string(),
-            api: "aws".into(),
-            action: "GetSecretValue".into(),
-            resource_type: "secret".into(),
-            resource_id: None,
-            principal: "anonymous".into(),
-            access_key_id: None,
-            outcome: "success".into(),
-            status: 200,
-            source_ip: None,
-            user_agent: None,
-            request_id: "req".into(),
-        };
+        let row = read_row(ws, 1_700_000_000_000, "req");
         db.append_audit(vec![row.clone()], Vec::new())
             .await
             .expect("append");
@@ -369,6 +374,39 @@ async fn hostile_workspace_ids_stay_parameters(server: &TestServer) {
 }
 both_backends!(hostile_workspace_ids_stay_parameters);
 
+// One audit batch carries the rows of many workspaces (on PostgreSQL in one statement,
+// under the audit writer's policy); each lands under its own workspace and no other.
+async fn one_batch_of_many_workspaces(server: &TestServer) {
+    let db = open_db(server).await;
+    let workspaces: Vec<String> = (0..3)
+        .map(|i| format!("batch-ws-{i}-{}", unique("w")))
+        .collect();
+    let rows: Vec<AuditRow> = (0..30)
+        .map(|i| {
+            read_row(
+                &workspaces[i % 3],
+                1_700_000_000_000 + i as i64,
+                &format!("req-{i}"),
+            )
+        })
+        .collect();
+    db.append_audit(rows.clone(), Vec::new())
+        .await
+        .expect("one batch of three workspaces");
+    for ws in &workspaces {
+        let mut want: Vec<AuditRow> = rows
+            .iter()
+            .filter(|r| &r.workspace_id == ws)
+            .cloned()
+            .collect();
+        let mut got = audit_rows(&db, ws).await;
+        want.sort_by_key(|r| r.at);
+        got.sort_by_key(|r| r.at);
+        assert_eq!(got, want, "{ws}: exactly its own ten rows");
+    }
+}
+both_backends!(one_batch_of_many_workspaces);
+
 fn psql(url: &str, sql: &str) -> String {
     let out = std::process::Command::new("psql")
         .args([url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
@@ -380,6 +418,15 @@ fn psql(url: &str, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Does PostgreSQL refuse `sql` (run by psql, stopping at the first error)?
+fn psql_refused(url: &str, sql: &str) -> bool {
+    let out = std::process::Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+        .output()
+        .expect("psql");
+    !out.status.success()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -441,24 +488,48 @@ async fn row_level_security_hides_other_tenants() {
         assert_eq!(none, "0", "{table}: rows visible without a workspace");
         // Writes into another workspace are refused too.
     }
-    let refused = std::process::Command::new("psql")
-        .args([
-            url.as_str(),
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-qtAc",
-            &format!(
-                "SET ROLE ragnos_app; BEGIN; SET LOCAL app.current_workspace_id = '{a}'; \
+    let refused = psql_refused(
+        url,
+        &format!(
+            "SET ROLE ragnos_app; BEGIN; SET LOCAL app.current_workspace_id = '{a}'; \
                  UPDATE secrets SET description = 'x' WHERE workspace_id <> '{a}'; \
                  INSERT INTO audit_log (at, id, workspace_id, api, action, resource_type, principal, outcome, status, request_id) \
                  VALUES (1, 'x', 'someone-else', 'aws', 'x', 'x', 'x', 'x', 200, 'x'); COMMIT;"
-            ),
-        ])
-        .output()
-        .expect("psql");
+        ),
+    );
+    assert!(refused, "RLS must refuse a row of another workspace");
+    // The audit writer's setting opens INSERT into the audit log, and nothing more: it sees
+    // no row, changes no tenant row, and writes no other table across workspaces.
+    let writer = "SET ROLE ragnos_app; BEGIN; SET LOCAL app.audit_writer = 'on'; ";
+    psql(
+        url,
+        &format!(
+            "{writer}INSERT INTO audit_log (at, id, workspace_id, api, action, resource_type, \
+             principal, outcome, status, request_id) \
+             VALUES (1, 'w', 'someone-else', 'aws', 'x', 'x', 'x', 'x', 200, 'x'); COMMIT;"
+        ),
+    );
+    for sql in [
+        "SELECT count(*) FROM audit_log;",
+        "SELECT count(*) FROM secrets;",
+        "WITH u AS (UPDATE secrets SET description = 'x' RETURNING 1) SELECT count(*) FROM u;",
+    ] {
+        assert_eq!(
+            psql(url, &format!("{writer}{sql} COMMIT;")),
+            "0",
+            "the audit writer's setting reached further than INSERT: {sql}"
+        );
+    }
+    let refused = psql_refused(
+        url,
+        &format!(
+            "{writer}INSERT INTO version_stages (secret_id, stage, version_id, workspace_id) \
+                 VALUES ('s', 'x', 'v', 'someone-else'); COMMIT;"
+        ),
+    );
     assert!(
-        !refused.status.success(),
-        "RLS must refuse a row of another workspace"
+        refused,
+        "the audit writer's setting must not open other tables"
     );
     // The role owns nothing and cannot bypass RLS.
     let flags = psql(

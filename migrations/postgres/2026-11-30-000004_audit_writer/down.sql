@@ -1,0 +1,1 @@
+DROP POLICY audit_writer_append ON audit_log;
