@@ -16,6 +16,7 @@
 //! read that starts after a write returned is never served stale by any node. If Redis
 //! cannot be reached the read bypasses the cache instead of risking staleness.
 
+use crate::crypto::VersionKey;
 use crate::store::VersionRow;
 use bb8_redis::RedisConnectionManager;
 use bb8_redis::redis::AsyncCommands;
@@ -77,6 +78,7 @@ impl Shared {
 pub struct SecretCache {
     states: quick_cache::sync::Cache<String, Arc<CachedState>>,
     versions: quick_cache::sync::Cache<String, Arc<VersionRow>>,
+    version_keys: quick_cache::sync::Cache<String, Arc<VersionKey>>,
     touched: quick_cache::sync::Cache<String, i64>,
     slots: Box<[AtomicU64]>,
     shared: Option<Shared>,
@@ -108,6 +110,8 @@ impl SecretCache {
         SecretCache {
             states: quick_cache::sync::Cache::new(100_000),
             versions: quick_cache::sync::Cache::new(200_000),
+            // About 0.6 KB each (AES round keys and the GHASH key): 30 MB when full.
+            version_keys: quick_cache::sync::Cache::new(50_000),
             touched: quick_cache::sync::Cache::new(100_000),
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             shared: None,
@@ -285,6 +289,23 @@ impl SecretCache {
     pub fn put_version(&self, row: Arc<VersionRow>) {
         self.versions
             .insert(version_key(&row.secret_id, &row.version_id), row);
+    }
+
+    /// The data key of a version, derived by `derive` on a miss. Keys never change (they
+    /// follow from the workspace key and the ids), so nothing invalidates them.
+    pub fn version_key(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        derive: impl FnOnce() -> VersionKey,
+    ) -> Arc<VersionKey> {
+        let key = version_key(secret_id, version_id);
+        if let Some(k) = self.version_keys.get(&key) {
+            return k;
+        }
+        let k = Arc::new(derive());
+        self.version_keys.insert(key, k.clone());
+        k
     }
 
     /// Has this node recorded a read of the version today already?

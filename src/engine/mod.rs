@@ -768,13 +768,13 @@ impl Engine {
             .version_row(scope, &state.row.id, &version_id)
             .await?
             .ok_or_else(not_found)?;
-        let plain = scope
-            .tenant
-            .key
-            .open(
-                &Self::aad(scope, &state.row.id, &version_id),
-                &version.sealed_value,
-            )
+        let aad = Self::aad(scope, &state.row.id, &version_id);
+        let plain = self
+            .cache
+            .version_key(&state.row.id, &version_id, || {
+                scope.tenant.key.version_key(&aad)
+            })
+            .open(&aad, &version.sealed_value)
             .map_err(|_| EngineError::Decryption)?;
         // LastAccessedDate has day granularity in AWS; write it at most once a day.
         let today = now - now.rem_euclid(DAY_MS);
