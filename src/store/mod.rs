@@ -95,6 +95,25 @@ async fn sqlite_write<F: std::future::Future>(work: F) -> F::Output {
     }
 }
 type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
+
+/// The PostgreSQL pools: one for all tenant work (what [`Db::Postgres`] derefs to), and the
+/// audit writer's own connection.
+#[derive(Clone)]
+pub struct PgPools {
+    main: PgPool,
+    /// One connection, whose session sets `app.audit_writer` (migration
+    /// `000004_audit_writer`): a batch with no touches is then a single INSERT, atomic and
+    /// durable on its own, one round trip where `BEGIN`, the setting and `COMMIT` cost
+    /// three. No other work ever runs on it.
+    audit: PgPool,
+}
+
+impl std::ops::Deref for PgPools {
+    type Target = PgPool;
+    fn deref(&self) -> &PgPool {
+        &self.main
+    }
+}
 type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -359,7 +378,7 @@ pub struct ListCursor {
 #[derive(Clone)]
 pub enum Db {
     /// PostgreSQL through diesel-async and bb8.
-    Postgres(PgPool),
+    Postgres(PgPools),
     /// SQLite: one writer behind a mutex, a pool of WAL readers.
     Sqlite {
         /// Read-only work.
@@ -638,6 +657,28 @@ async fn set_workspace(conn: &mut AsyncPgConnection, workspace_id: &str) -> Stor
     Ok(())
 }
 
+/// A pool of up to `size` connections to `url`, each set up by the simple query `setup`.
+async fn pg_pool(url: &str, size: u32, setup: &'static str) -> StoreResult<PgPool> {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_string();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(setup)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+    bb8::Pool::builder()
+        .max_size(size)
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .build(manager)
+        .await
+        .map_err(|e| StoreError::Pool(e.to_string()))
+}
+
 /// Open a PostgreSQL transaction on tenant tables of `workspace_id`.
 ///
 /// A workspace id made only of ASCII letters, digits, `-` and `_` (every id the server
@@ -663,19 +704,6 @@ async fn begin_tenant(conn: &mut AsyncPgConnection, workspace_id: &str) -> Store
     if let Err(e) = set_workspace(conn, workspace_id).await {
         let _ = AnsiTransactionManager::rollback_transaction(conn).await;
         return Err(e);
-    }
-    Ok(())
-}
-
-/// Open the audit writer's transaction: `app.audit_writer` lets it INSERT audit rows of
-/// any workspace (migration `000004_audit_writer`), and nothing else.
-async fn begin_audit_writer(conn: &mut AsyncPgConnection) -> StoreResult<()> {
-    use diesel_async::AnsiTransactionManager;
-    const SQL: &str = "BEGIN; SELECT set_config('app.audit_writer', 'on', true)";
-    if let Err(e) = AnsiTransactionManager::begin_transaction_sql(conn, SQL).await {
-        // The BEGIN may have run before the statement after it failed.
-        let _ = conn.batch_execute("ROLLBACK").await;
-        return Err(e.into());
     }
     Ok(())
 }
@@ -820,26 +848,14 @@ impl Db {
             Self::migrate_postgres(url).await?;
             // Every pooled connection works as ragnos_app: it owns no table and has no
             // BYPASSRLS, so row-level security binds it (migrations ran as the owner).
-            let mut config = ManagerConfig::<AsyncPgConnection>::default();
-            config.custom_setup = Box::new(|url| {
-                let url = url.to_string();
-                Box::pin(async move {
-                    let mut conn = AsyncPgConnection::establish(&url).await?;
-                    conn.batch_execute("SET ROLE ragnos_app")
-                        .await
-                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-                    Ok(conn)
-                })
-            });
-            let manager =
-                AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-            let pool = bb8::Pool::builder()
-                .max_size(max_connections)
-                .connection_timeout(std::time::Duration::from_secs(5))
-                .build(manager)
-                .await
-                .map_err(|e| StoreError::Pool(e.to_string()))?;
-            Ok(Db::Postgres(pool))
+            let main = pg_pool(url, max_connections, "SET ROLE ragnos_app").await?;
+            let audit = pg_pool(
+                url,
+                1,
+                "SET ROLE ragnos_app; SELECT set_config('app.audit_writer', 'on', false)",
+            )
+            .await?;
+            Ok(Db::Postgres(PgPools { main, audit }))
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url).to_string();
             if path.is_empty() {
@@ -1410,19 +1426,26 @@ impl Db {
             return Ok(());
         }
         match self {
-            Db::Postgres(pool) => {
+            Db::Postgres(pg) => {
+                let mut guard = pg.audit.get().await?;
+                let conn: &mut AsyncPgConnection = &mut guard;
+                // The rows of every workspace go in together, under the audit writer's
+                // INSERT-only policy, where one statement per workspace cost a batch of
+                // reads spread over many workspaces a round trip per row.
+                if touches.is_empty() && rows.len() <= AUDIT_CHUNK {
+                    cached::InsertAuditRows::new(&rows).execute(conn).await?;
+                    return Ok(());
+                }
                 let mut touches_by_ws: std::collections::BTreeMap<&str, Vec<&Touch>> =
                     Default::default();
                 for t in &touches {
                     touches_by_ws.entry(&t.workspace_id).or_default().push(t);
                 }
-                let mut guard = pool.get().await?;
-                let conn: &mut AsyncPgConnection = &mut guard;
-                begin_audit_writer(conn).await?;
+                {
+                    use diesel_async::{AnsiTransactionManager, TransactionManager};
+                    AnsiTransactionManager::begin_transaction(conn).await?;
+                }
                 let result = async {
-                    // The rows of every workspace go in together, under the audit writer's
-                    // INSERT-only policy: one round trip per chunk, where one per workspace
-                    // cost a batch of reads spread over many workspaces a round trip per row.
                     for chunk in rows.chunks(AUDIT_CHUNK) {
                         cached::InsertAuditRows::new(chunk).execute(conn).await?;
                     }
