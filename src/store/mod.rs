@@ -96,7 +96,7 @@ async fn sqlite_write<F: std::future::Future>(work: F) -> F::Output {
 }
 type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 
-/// The PostgreSQL pools: one for all tenant work (what [`Db::Postgres`] derefs to), and the
+/// The PostgreSQL pools: one for all tenant work (the one `PgPools` derefs to), and the
 /// audit writer's own connection.
 #[derive(Clone)]
 pub struct PgPools {
