@@ -4,8 +4,9 @@
 use crate::harness::{pg_admin_url, postgres_available};
 use std::process::Command;
 
-/// Run `ragnos-vault bench` briefly on `backend` and check every workload answered 200s only.
-fn smoke(backend: &str) {
+/// Run `ragnos-vault bench --quick` on `backend` with `extra` flags, check that it succeeded
+/// and that every row answered 200s only, and return the JSON report and the Markdown.
+fn run_bench(backend: &str, extra: &[&str]) -> (serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let out = Command::new(env!("CARGO_BIN_EXE_ragnos-vault"))
@@ -17,6 +18,7 @@ fn smoke(backend: &str) {
             "--connections",
             "4",
         ])
+        .args(extra)
         .args(["--postgres-url", &pg_admin_url()])
         .arg("--data-dir")
         .arg(dir.path())
@@ -27,13 +29,37 @@ fn smoke(backend: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "bench failed: {stderr}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let results = report["results"].as_array().unwrap();
-    let names: Vec<&str> = results
-        .iter()
-        .map(|r| r["workload"].as_str().unwrap())
+    for r in report["results"].as_array().unwrap() {
+        assert!(r["ok"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+        if r["workload"] != "baseline" {
+            assert!(r["ratio_to_baseline"].as_f64().unwrap() > 0.0, "{r}");
+        }
+    }
+    // The scratch database or directory is gone afterwards.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ragnos-bench-"))
         .collect();
+    assert!(left.is_empty(), "bench left {left:?}");
+    (report, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn workloads(report: &serde_json::Value) -> Vec<String> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every default workload runs on `backend`.
+fn smoke(backend: &str) {
+    let (report, md) = run_bench(backend, &[]);
     assert_eq!(
-        names,
+        workloads(&report),
         [
             "baseline",
             "get-hot-1",
@@ -44,25 +70,10 @@ fn smoke(backend: &str) {
             "create"
         ]
     );
-    for r in results {
-        assert!(r["ok"].as_u64().unwrap() > 0, "{r}");
-        assert_eq!(r["errors"], serde_json::json!({}), "{r}");
-        if r["workload"] != "baseline" {
-            assert!(r["ratio_to_baseline"].as_f64().unwrap() > 0.0, "{r}");
-        }
-    }
-    let md = String::from_utf8_lossy(&out.stdout);
     assert!(
-        md.contains("| get-hot-1 | ") && md.contains("vs baseline"),
+        md.contains("| get-hot-1 | ") && md.contains("vs baseline") && !md.contains("vs small"),
         "{md}"
     );
-    // The scratch database or directory is gone afterwards.
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("ragnos-bench-"))
-        .collect();
-    assert!(left.is_empty(), "bench left {left:?}");
 }
 
 #[test]
@@ -75,4 +86,36 @@ fn bench_smoke_postgres() {
     if postgres_available() {
         smoke("postgres");
     }
+}
+
+/// The scale reads run after the small hot reads they are compared with, and carry the ratio.
+#[test]
+fn bench_scale_rows_compare_with_the_small_case() {
+    let (report, md) = run_bench(
+        "sqlite",
+        &["--scale", "--scale-secrets", "2000", "--workload", "scale"],
+    );
+    assert_eq!(
+        workloads(&report),
+        [
+            "baseline",
+            "get-hot-1",
+            "get-hot-10k",
+            "scale-hot-1",
+            "scale-10k",
+            "scale-1m"
+        ]
+    );
+    for r in report["results"].as_array().unwrap() {
+        let scale = r["workload"].as_str().unwrap().starts_with("scale");
+        assert_eq!(
+            r["ratio_to_small"].as_f64().is_some_and(|x| x > 0.0),
+            scale,
+            "{r}"
+        );
+    }
+    assert!(
+        md.contains("vs small") && md.contains("| scale-10k | sqlite |"),
+        "{md}"
+    );
 }
