@@ -170,7 +170,14 @@ pub struct KeyEntry {
     pub access: Access,
     secret: Zeroizing<Vec<u8>>,
     loaded: Instant,
+    /// Signing keys derived from `secret`, by date and region (at most [`SIGNING_KEPT`]): a
+    /// key's requests nearly always share both, and a hit here allocates nothing.
+    signing: Mutex<Vec<(String, String, SigningKey)>>,
 }
+
+/// Signing keys kept per access key: today's and yesterday's around midnight, in a couple
+/// of Regions.
+const SIGNING_KEPT: usize = 4;
 
 /// Errors finding a caller's key.
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +202,6 @@ pub struct Keyring {
     master: Arc<MasterKey>,
     keys: Mutex<HashMap<String, Arc<KeyEntry>>>,
     tenants: Mutex<HashMap<String, Arc<Tenant>>>,
-    signing: Mutex<HashMap<(String, String, String), SigningKey>>,
 }
 
 impl Keyring {
@@ -206,7 +212,6 @@ impl Keyring {
             master,
             keys: Mutex::new(HashMap::new()),
             tenants: Mutex::new(HashMap::new()),
-            signing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -238,6 +243,7 @@ impl Keyring {
             access: Access { role, scopes },
             secret,
             loaded: Instant::now(),
+            signing: Mutex::new(Vec::new()),
         });
         if let Ok(mut keys) = self.keys.lock() {
             keys.insert(akid.to_string(), entry.clone());
@@ -245,14 +251,11 @@ impl Keyring {
         Ok(Some(entry))
     }
 
-    /// Drop a cached access key and its signing keys, so a revocation applies to the very
-    /// next request on this node (other nodes re-read within [`KEY_TTL`]).
+    /// Drop a cached access key (and with it its signing keys), so a revocation applies to
+    /// the very next request on this node (other nodes re-read within [`KEY_TTL`]).
     pub fn forget(&self, akid: &str) {
         if let Ok(mut keys) = self.keys.lock() {
             keys.remove(akid);
-        }
-        if let Ok(mut signing) = self.signing.lock() {
-            signing.retain(|(id, _, _), _| id != akid);
         }
     }
 
@@ -274,27 +277,20 @@ impl Keyring {
         }
     }
 
-    /// The SigV4 signing key of `key` for one day and region, derived once and cached.
+    /// The SigV4 signing key of `key` for one day and region, derived once and kept with
+    /// the key.
     pub fn signing_key(&self, key: &KeyEntry, date: &str, region: &str) -> SigningKey {
-        let id = (
-            key.access_key_id.clone(),
-            date.to_string(),
-            region.to_string(),
-        );
-        if let Ok(cache) = self.signing.lock()
-            && let Some(k) = cache.get(&id)
+        if let Ok(kept) = key.signing.lock()
+            && let Some((_, _, k)) = kept.iter().find(|(d, r, _)| d == date && r == region)
         {
             return k.clone();
         }
         let derived = SigningKey::derive(&key.secret, date, region, "secretsmanager");
-        if let Ok(mut cache) = self.signing.lock() {
-            // Signing keys change daily; a bounded map is enough. The bound is well above
-            // one key per workspace at 10,000 workspaces (the scale benchmark), where 10,000
-            // made the map clear itself every few seconds.
-            if cache.len() > 100_000 {
-                cache.clear();
+        if let Ok(mut kept) = key.signing.lock() {
+            if kept.len() >= SIGNING_KEPT {
+                kept.remove(0);
             }
-            cache.insert(id, derived.clone());
+            kept.push((date.to_owned(), region.to_owned(), derived.clone()));
         }
         derived
     }

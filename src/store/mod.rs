@@ -18,7 +18,7 @@ mod sqlite_writer;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
-use diesel_async::pooled_connection::ManagerConfig;
+use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -515,12 +515,19 @@ macro_rules! find_secret_in {
     };
 }
 
-/// The query for one secret's versions, oldest first, without values.
+/// The query for one secret's versions, oldest first, without values. The secret is an id,
+/// or (`in`) a subquery of ids.
 macro_rules! versions_of {
+    ($workspace_id:expr, in $ids:expr) => {
+        versions_of!(@ $workspace_id, eq_any, $ids)
+    };
     ($workspace_id:expr, $secret_id:expr) => {
+        versions_of!(@ $workspace_id, eq, $secret_id)
+    };
+    (@ $workspace_id:expr, $op:ident, $secret:expr) => {
         secret_versions::table
             .filter(secret_versions::workspace_id.eq($workspace_id))
-            .filter(secret_versions::secret_id.eq($secret_id))
+            .filter(secret_versions::secret_id.$op($secret))
             .order((
                 secret_versions::created_at.asc(),
                 secret_versions::version_id.asc(),
@@ -529,29 +536,42 @@ macro_rules! versions_of {
     };
 }
 
-/// The query for one secret's staging labels.
+/// The query for one secret's staging labels (the secret as in [`versions_of`]).
 macro_rules! labels_of {
+    ($workspace_id:expr, in $ids:expr) => {
+        labels_of!(@ $workspace_id, eq_any, $ids)
+    };
     ($workspace_id:expr, $secret_id:expr) => {
+        labels_of!(@ $workspace_id, eq, $secret_id)
+    };
+    (@ $workspace_id:expr, $op:ident, $secret:expr) => {
         version_stages::table
             .filter(version_stages::workspace_id.eq($workspace_id))
-            .filter(version_stages::secret_id.eq($secret_id))
+            .filter(version_stages::secret_id.$op($secret))
             .order(version_stages::stage.asc())
             .select(StageRow::as_select())
     };
 }
 
-/// The query for the version `$label` is attached to, with its sealed value.
+/// The query for the version `$label` is attached to, with its sealed value (the secret as
+/// in [`versions_of`]).
 macro_rules! labelled_version {
+    ($workspace_id:expr, in $ids:expr, $label:expr) => {
+        labelled_version!(@ $workspace_id, eq_any, $ids, $label)
+    };
     ($workspace_id:expr, $secret_id:expr, $label:expr) => {
+        labelled_version!(@ $workspace_id, eq, $secret_id, $label)
+    };
+    (@ $workspace_id:expr, $op:ident, $secret:expr, $label:expr) => {
         secret_versions::table
             .filter(secret_versions::workspace_id.eq($workspace_id))
-            .filter(secret_versions::secret_id.eq($secret_id))
+            .filter(secret_versions::secret_id.$op($secret))
             .filter(
                 secret_versions::version_id
                     .nullable()
                     .eq(version_stages::table
                         .filter(version_stages::workspace_id.eq($workspace_id))
-                        .filter(version_stages::secret_id.eq($secret_id))
+                        .filter(version_stages::secret_id.$op($secret))
                         .filter(version_stages::stage.eq($label))
                         .select(version_stages::version_id)
                         .single_value()),
@@ -623,6 +643,51 @@ impl ReadState for SqliteConn {
     }
 }
 
+/// [`Db::find_secret_state`] of a secret named `name`, on PostgreSQL: the secret row and the
+/// reads of its versions and labels, which name it by a subquery instead of waiting for its
+/// id, go pipelined in one round trip. Each statement takes its own snapshot, in the order
+/// sent, so the versions and labels are never older than the row, and a write computed from
+/// them fails its revision check if another landed in between, as after two round trips.
+/// The order sent is the order written here: `try_join!` polls its futures in order first,
+/// and diesel-async sends a statement during that poll, or queues on its statement cache's
+/// fair lock while an earlier one is being prepared.
+async fn pg_state_by_name(
+    conn: &mut AsyncPgConnection,
+    workspace_id: &str,
+    region: &str,
+    name: &str,
+    label: Option<&str>,
+) -> StoreResult<Option<(SecretRow, StateAndVersion)>> {
+    let c: &AsyncPgConnection = conn;
+    let named = || {
+        secrets::table
+            .filter(secrets::workspace_id.eq(workspace_id))
+            .filter(secrets::region.eq(region))
+            .filter(secrets::name.eq(name))
+    };
+    let ids = || named().select(secrets::id);
+    let labelled = async {
+        match label {
+            Some(label) => {
+                labelled_version!(workspace_id, in ids(), label)
+                    .load(&mut &*c)
+                    .await
+            }
+            None => Ok(Vec::new()),
+        }
+    };
+    let (row, versions, stages, labelled) = tokio::try_join!(
+        named().select(SecretRow::as_select()).load(&mut &*c),
+        versions_of!(workspace_id, in ids()).load(&mut &*c),
+        labels_of!(workspace_id, in ids()).load(&mut &*c),
+        labelled,
+    )?;
+    Ok(row
+        .into_iter()
+        .next()
+        .map(|row| (row, (versions, stages, labelled.into_iter().next()))))
+}
+
 /// Delete one secret with its versions and labels, children first, on connection `$conn`
 /// inside the caller's transaction.
 macro_rules! delete_secret_rows {
@@ -670,6 +735,20 @@ async fn pg_pool(url: &str, size: u32, setup: &'static str) -> StoreResult<PgPoo
             Ok(conn)
         })
     });
+    // A checkout only looks at the connection, where the default sends `SELECT 1` and waits:
+    // a round trip before every transaction, 2 of the 9 a PutSecretValue cost. A connection
+    // whose server went away is seen as closed once its socket hits EOF (the driver's task
+    // notices at once) and replaced; one in a half-open TCP state fails its next statement.
+    config.recycling_method = RecyclingMethod::CustomFunction(Box::new(|conn| {
+        let broken = diesel_async::pooled_connection::PoolableConnection::is_broken(conn);
+        Box::pin(async move {
+            if broken {
+                Err(diesel::result::Error::BrokenTransactionManager)
+            } else {
+                Ok(())
+            }
+        })
+    }));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     bb8::Pool::builder()
         .max_size(size)
@@ -885,6 +964,8 @@ impl Db {
                     Ok(conn)
                 })
             });
+            // A local file connection does not go away: no `SELECT 1` on every checkout.
+            config.recycling_method = RecyclingMethod::Fast;
             let manager =
                 AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.clone(), config);
             let readers = bb8::Pool::builder()
@@ -1110,6 +1191,11 @@ impl Db {
         lookup: &SecretLookup<'_>,
         label: Option<&str>,
     ) -> StoreResult<Option<(SecretRow, StateAndVersion)>> {
+        if let (Db::Postgres(pool), SecretLookup::Name(name)) = (self, lookup) {
+            return pg_tenant_tx!(pool, workspace_id, conn => {
+                pg_state_by_name(conn, workspace_id, region, name, label).await
+            });
+        }
         tenant_read!(self, workspace_id, conn => {
             let Some(row) = find_secret_in!(conn, workspace_id, region, lookup)? else {
                 return Ok(None);

@@ -2,7 +2,9 @@
 //! value, fail-closed; and PostgreSQL row-level security hiding other tenants' rows.
 
 use crate::both_backends;
-use crate::harness::{Backend, ROOT_AKID, ROOT_SECRET, TestServer, pg_admin_url, unique};
+use crate::harness::{
+    Backend, ROOT_AKID, ROOT_SECRET, TestServer, pg_admin_url, psql_value as psql, unique,
+};
 use crate::raw::Raw;
 use ragnos_vault::store::{AuditFilter, AuditRow, Db, SecretLookup};
 use serde_json::json;
@@ -406,19 +408,6 @@ async fn one_batch_of_many_workspaces(server: &TestServer) {
     }
 }
 both_backends!(one_batch_of_many_workspaces);
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Does PostgreSQL refuse `sql` (run by psql, stopping at the first error)?
 fn psql_refused(url: &str, sql: &str) -> bool {

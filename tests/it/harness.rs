@@ -51,6 +51,21 @@ fn psql(url: &str, sql: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The output of one SQL statement run by `psql` at `url` (unaligned, no headers); panics
+/// if it fails.
+pub fn psql_value(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Is PostgreSQL reachable? Outside CI a missing server skips PostgreSQL tests loudly;
 /// under `CI=true` it is a failure.
 pub fn postgres_available() -> bool {

@@ -934,3 +934,58 @@ async fn concurrent_acknowledged_writes_survive_kill() {
     }
     assert_durable(&c, &contested, &winners[0], 1).await;
 }
+
+/// PostgreSQL connections that the database closed are replaced, never handed to a request.
+/// A pool checkout looks at the connection instead of sending `SELECT 1`, so this holds only
+/// because a closed connection is seen as closed: here every one of the server's backends is
+/// terminated (as a PostgreSQL restart or an idle timeout would), three times, and every
+/// write and read after each round succeeds, audit rows included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_closed_by_the_database_are_replaced() {
+    use crate::harness::{Backend, pg_admin_url, psql_value};
+    let Some(server) = TestServer::start(Backend::Postgres) else {
+        return;
+    };
+    let database = server
+        .database_url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_string();
+    let c = root_client(&server);
+    let name = unique("reconnect");
+    c.create_secret()
+        .name(&name)
+        .secret_string("v0")
+        .send()
+        .await
+        .expect("create");
+    for round in 1..=3 {
+        let killed = psql_value(
+            &pg_admin_url(),
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+            ),
+        );
+        assert!(killed.parse::<u32>().expect("count") > 0, "round {round}");
+        // The driver learns of the close from its socket, asynchronously.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for i in 0..5 {
+            let value = format!("v{round}-{i}");
+            c.put_secret_value()
+                .secret_id(&name)
+                .secret_string(&value)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("round {round}, put {i}: {e:?}\n{}", server.logs()));
+            let got = c
+                .get_secret_value()
+                .secret_id(&name)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("round {round}, get {i}: {e:?}\n{}", server.logs()));
+            assert_eq!(got.secret_string(), Some(value.as_str()));
+        }
+    }
+}
