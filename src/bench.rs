@@ -923,7 +923,7 @@ impl Target {
     /// sequential scans), the vacuum that autovacuum would start on them (and the hint bits
     /// the first reads would otherwise set), and a checkpoint of the dirty buffers. On
     /// SQLite: copying the load's WAL back into the database file. Left to run during the
-    /// next workload, this work took 15–45% off reads measured right after a 200,000-secret
+    /// next workload, this work took 20–35% off reads measured right after a 200,000-secret
     /// load.
     async fn settle(&self) -> Result<(), String> {
         if let Some(url) = &self.admin_url {

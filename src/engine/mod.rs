@@ -19,8 +19,8 @@ use crate::audit::AuditWriter;
 use crate::auth::Access;
 use crate::crypto::{VersionAad, WorkspaceKey};
 use crate::store::{
-    Db, SecretLookup, SecretRow, SecretWrite, StageRow, StoreError, Touch, VersionMetaRow,
-    VersionRow,
+    Db, HeldRead, SecretLookup, SecretRow, SecretWrite, StageRow, StoreError, Touch,
+    VersionMetaRow, VersionRow,
 };
 use base64::Engine as _;
 use labels::{AWSCURRENT, Labels};
@@ -504,29 +504,62 @@ impl Engine {
         now: i64,
         for_read: bool,
     ) -> EngineResult<SecretState> {
+        Ok(self
+            .load_state_held(scope, secret_id, now, for_read, false)
+            .await?
+            .0)
+    }
+
+    /// [`Engine::state`] for a write that follows, which passes the [`HeldRead`] to
+    /// [`Engine::commit`]; see [`Db::find_secret_state_held`]. Drop the held read before any
+    /// other database call.
+    async fn state_for_write(
+        &self,
+        scope: &Scope,
+        secret_id: &str,
+        now: i64,
+    ) -> EngineResult<(SecretState, HeldRead)> {
+        self.load_state_held(scope, secret_id, now, false, true)
+            .await
+    }
+
+    async fn load_state_held(
+        &self,
+        scope: &Scope,
+        secret_id: &str,
+        now: i64,
+        for_read: bool,
+        hold: bool,
+    ) -> EngineResult<(SecretState, HeldRead)> {
         scope.access.check_name(secret_id)?;
         let lookup = Self::lookup_of(scope, secret_id).ok_or_else(not_found)?;
         let label = for_read.then_some(AWSCURRENT);
-        let (row, (versions, stages, current)) = self
+        let (found, held) = self
             .db
-            .find_secret_state(&scope.tenant.id, &scope.region, &lookup, label)
-            .await?
-            .ok_or_else(not_found)?;
-        if self.purge_if_expired(scope, &row, now).await? {
+            .find_secret_state_held(&scope.tenant.id, &scope.region, &lookup, label, hold)
+            .await?;
+        let (row, (versions, stages, current)) = found.ok_or_else(not_found)?;
+        if row.deletion_date.is_some_and(|d| d <= now) {
+            // The purge needs a connection of its own.
+            drop(held);
+            self.purge_if_expired(scope, &row, now).await?;
             return Err(not_found());
         }
         scope.access.check_name(&row.name)?;
         if let Some(v) = current {
             self.cache.put_version(Arc::new(v));
         }
-        Ok(SecretState {
-            row,
-            versions,
-            labels: stages
-                .into_iter()
-                .map(|s| (s.stage, s.version_id))
-                .collect(),
-        })
+        Ok((
+            SecretState {
+                row,
+                versions,
+                labels: stages
+                    .into_iter()
+                    .map(|s| (s.stage, s.version_id))
+                    .collect(),
+            },
+            held,
+        ))
     }
 
     /// Run a read-modify-write operation, retrying when another writer won the race.
@@ -941,10 +974,11 @@ impl Engine {
         })?;
         let token = require_token(&input.client_request_token)?;
         self.retrying(|| async {
-            let state = self.state(scope, &secret_id, now).await?;
+            let (state, held) = self.state_for_write(scope, &secret_id, now).await?;
             state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             if state.has_version(&token) {
+                drop(held);
                 if self.same_value(scope, &state, &token, &value).await? {
                     return Ok(VersionOutput {
                         arn: state.row.arn.clone(),
@@ -964,7 +998,8 @@ impl Engine {
                 versions: state.versions.clone(),
                 labels,
             };
-            self.commit(
+            self.commit_after(
+                held,
                 scope,
                 state.row.revision,
                 &next.row,
@@ -1612,7 +1647,30 @@ impl Engine {
         version: Option<&VersionRow>,
         stages: Option<&[StageRow]>,
     ) -> EngineResult<()> {
+        self.commit_after(
+            HeldRead::none(),
+            scope,
+            expected_revision,
+            row,
+            version,
+            stages,
+        )
+        .await
+    }
+
+    /// [`Engine::commit`] in the transaction `held` kept open, when it kept one.
+    async fn commit_after(
+        &self,
+        held: HeldRead,
+        scope: &Scope,
+        expected_revision: i64,
+        row: &SecretRow,
+        version: Option<&VersionRow>,
+        stages: Option<&[StageRow]>,
+    ) -> EngineResult<()> {
         if replication::has_live_replicas(row) {
+            // Replica updates read on connections of their own.
+            drop(held);
             let mut writes = vec![SecretWrite::Update {
                 expected_revision,
                 secret: row.clone(),
@@ -1624,7 +1682,14 @@ impl Engine {
         }
         let audit = scope.audit.as_ref().map(|a| a.row_for_commit());
         self.db
-            .commit_secret(expected_revision, row, version, stages, audit.as_ref())
+            .commit_secret_after(
+                held,
+                expected_revision,
+                row,
+                version,
+                stages,
+                audit.as_ref(),
+            )
             .await?;
         Self::mark_audited(scope);
         // The write is durable; drop every node's cached state before answering.

@@ -989,3 +989,76 @@ async fn postgres_connections_closed_by_the_database_are_replaced() {
         }
     }
 }
+
+/// Refused puts give their connection back. On PostgreSQL a put reads the secret in a
+/// transaction that stays open for its write; a put refused after that read (a deleted
+/// secret, a token already used with another value) rolls it back and returns the
+/// connection. Forty of each, 16 at a time, against a pool of 8, and the server still writes.
+async fn refused_puts_return_their_connections(server: &TestServer) {
+    let c = root_client(server);
+    let (deleted, kept) = (unique("refused/deleted"), unique("refused/kept"));
+    for name in [&deleted, &kept] {
+        c.create_secret()
+            .name(name)
+            .secret_string("v0")
+            .send()
+            .await
+            .expect("create");
+    }
+    let token = "refused-token-0123456789abcdef0123456789";
+    c.put_secret_value()
+        .secret_id(&kept)
+        .secret_string("v1")
+        .client_request_token(token)
+        .send()
+        .await
+        .expect("put v1");
+    c.delete_secret()
+        .secret_id(&deleted)
+        .send()
+        .await
+        .expect("delete");
+    for wave in 0..5 {
+        let mut puts = Vec::new();
+        for i in 0..16 {
+            let c = c.clone();
+            let (deleted, kept) = (deleted.clone(), kept.clone());
+            puts.push(tokio::spawn(async move {
+                let put = if i % 2 == 0 {
+                    c.put_secret_value().secret_id(&deleted).secret_string("x")
+                } else {
+                    c.put_secret_value()
+                        .secret_id(&kept)
+                        .secret_string(format!("other-{wave}-{i}"))
+                        .client_request_token(token)
+                };
+                put.send().await.map_err(|e| code(&e))
+            }));
+        }
+        for (i, p) in puts.into_iter().enumerate() {
+            let err = p.await.expect("put task").expect_err("refused");
+            let want = if i % 2 == 0 {
+                "InvalidRequestException"
+            } else {
+                "ResourceExistsException"
+            };
+            assert_eq!(err, want, "wave {wave}, put {i}");
+        }
+    }
+    for i in 0..10 {
+        c.put_secret_value()
+            .secret_id(&kept)
+            .secret_string(format!("after-{i}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put after the refusals: {e:?}\n{}", server.logs()));
+    }
+    let got = c
+        .get_secret_value()
+        .secret_id(&kept)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.secret_string(), Some("after-9"));
+}
+both_backends!(refused_puts_return_their_connections);
