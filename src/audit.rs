@@ -93,8 +93,10 @@ impl AuditWriter {
     pub fn start(db: Db) -> AuditWriter {
         let (tx, mut rx) = mpsc::channel::<Pending>(16 * MAX_BATCH);
         // One batch at a time. Two in flight on PostgreSQL (separate connections, merged
-        // WAL flushes, answers still in batch order) measured slower twice: 18.3k -> 14.5k
-        // req/s on get-hot-1 on 2026-11-30, in three interleaved runs.
+        // WAL flushes, answers still in batch order) measured slower on two VMs, in three
+        // interleaved runs each, on 2026-11-30: 18.3k -> 14.5k req/s on get-hot-1; and
+        // 14.9k -> 12.7k (get-hot-1), 7.6k -> 6.3k (get-hot-10k) on a VM where one batch at
+        // a time left 20-30% of the CPU idle.
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let batch = collect(first, &mut rx).await;
