@@ -677,9 +677,9 @@ impl Drop for HeldRead {
 /// id, go pipelined in one round trip. Each statement takes its own snapshot, in the order
 /// sent, so the versions and labels are never older than the row, and a write computed from
 /// them fails its revision check if another landed in between, as after two round trips.
-/// The order sent is the order written here: `try_join!` polls its futures in order first,
-/// and diesel-async sends a statement during that poll, or queues on its statement cache's
-/// fair lock while an earlier one is being prepared.
+/// The order sent is the order written here: `try_join!` (biased) polls its futures in that
+/// order, and diesel-async sends a statement during its first poll, or queues on its
+/// statement cache's fair lock while an earlier one is being prepared.
 async fn pg_state_by_name(
     conn: &mut AsyncPgConnection,
     workspace_id: &str,
@@ -706,6 +706,7 @@ async fn pg_state_by_name(
         }
     };
     let (row, versions, stages, labelled) = tokio::try_join!(
+        biased;
         named().select(SecretRow::as_select()).load(&mut &*c),
         versions_of!(workspace_id, in ids()).load(&mut &*c),
         labels_of!(workspace_id, in ids()).load(&mut &*c),
