@@ -1037,7 +1037,7 @@ impl Engine {
             None => None,
         };
         self.retrying(|| async {
-            let state = self.state(scope, &secret_id, now).await?;
+            let (state, held) = self.state_for_write(scope, &secret_id, now).await?;
             state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             let mut next = SecretState {
@@ -1060,6 +1060,7 @@ impl Engine {
             let mut version = None;
             if let (Some(token), Some(value)) = (&token, &value) {
                 if state.has_version(token) {
+                    drop(held);
                     if self.same_value(scope, &state, token, value).await? {
                         return Ok(VersionOutput {
                             arn: state.row.arn.clone(),
@@ -1075,7 +1076,8 @@ impl Engine {
                 version = Some(Self::seal(scope, &state.row.id, token, value, now));
             }
             let stages = version.as_ref().map(|_| next.stage_rows());
-            self.commit(
+            self.commit_after(
+                held,
                 scope,
                 state.row.revision,
                 &next.row,
@@ -1113,7 +1115,7 @@ impl Engine {
             }
         }
         self.retrying(|| async {
-            let state = self.state(scope, secret_id, now).await?;
+            let (state, held) = self.state_for_write(scope, secret_id, now).await?;
             state.refuse_if_replica()?;
             state.refuse_if_deleted()?;
             if let Some(to) = &input.move_to_version_id
@@ -1137,7 +1139,8 @@ impl Engine {
                     versions: state.versions.clone(),
                     labels,
                 };
-                self.commit(
+                self.commit_after(
+                    held,
                     scope,
                     state.row.revision,
                     &next.row,
