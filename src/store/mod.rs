@@ -1221,18 +1221,10 @@ impl Db {
         lookup: &SecretLookup<'_>,
         label: Option<&str>,
     ) -> StoreResult<Option<(SecretRow, StateAndVersion)>> {
-        if let (Db::Postgres(pool), SecretLookup::Name(name)) = (self, lookup) {
-            return pg_tenant_tx!(pool, workspace_id, conn => {
-                pg_state_by_name(conn, workspace_id, region, name, label).await
-            });
-        }
-        tenant_read!(self, workspace_id, conn => {
-            let Some(row) = find_secret_in!(conn, workspace_id, region, lookup)? else {
-                return Ok(None);
-            };
-            let rest = conn.read_state(workspace_id, &row.id, label).await?;
-            Ok(Some((row, rest)))
-        })
+        Ok(self
+            .find_secret_state_held(workspace_id, region, lookup, label, false)
+            .await?
+            .0)
     }
 
     /// [`Db::find_secret_state`] for a write that follows: with `hold`, on PostgreSQL and
@@ -1251,22 +1243,27 @@ impl Db {
         label: Option<&str>,
         hold: bool,
     ) -> StoreResult<(Option<(SecretRow, StateAndVersion)>, HeldRead)> {
-        if let (Db::Postgres(pool), SecretLookup::Name(name), true) = (self, lookup, hold) {
+        if let (Db::Postgres(pool), SecretLookup::Name(name)) = (self, lookup) {
             let mut conn = pool.main.get_owned().await?;
             begin_tenant(&mut conn, workspace_id).await?;
-            return match pg_state_by_name(&mut conn, workspace_id, region, name, label).await {
-                Ok(found) => Ok((found, HeldRead(Some((workspace_id.to_owned(), conn))))),
-                Err(e) => Err(end_tenant::<()>(&mut conn, Err(e))
-                    .await
-                    .err()
-                    .unwrap_or(StoreError::Conflict)),
+            let found = match pg_state_by_name(&mut conn, workspace_id, region, name, label).await {
+                Ok(found) if hold => {
+                    return Ok((found, HeldRead(Some((workspace_id.to_owned(), conn)))));
+                }
+                result => end_tenant(&mut conn, result).await?,
             };
+            return Ok((found, HeldRead(None)));
         }
-        Ok((
-            self.find_secret_state(workspace_id, region, lookup, label)
-                .await?,
-            HeldRead(None),
-        ))
+        let found = tenant_read!(self, workspace_id, conn => {
+            match find_secret_in!(conn, workspace_id, region, lookup)? {
+                Some(row) => {
+                    let rest = conn.read_state(workspace_id, &row.id, label).await?;
+                    Ok(Some((row, rest)))
+                }
+                None => Ok(None),
+            }
+        })?;
+        Ok((found, HeldRead(None)))
     }
 
     /// Versions (without values) and staging labels of one secret.
