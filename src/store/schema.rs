@@ -107,7 +107,7 @@ diesel::table! {
 
 diesel::table! {
     /// One row per request on either API.
-    audit_log (at, id) {
+    audit_log (workspace_id, at, id) {
         at -> BigInt,
         id -> Text,
         workspace_id -> Text,
