@@ -45,6 +45,10 @@ fn describe() {
     metrics::describe_counter!(OPERATIONS_TOTAL, "Requests served, by operation and status");
     metrics::describe_counter!("vault_cache_hits_total", "Secret cache hits, by cache");
     metrics::describe_counter!("vault_cache_misses_total", "Secret cache misses, by cache");
+    metrics::describe_counter!(
+        "vault_cache_rechecks_total",
+        "Background rechecks of cached secret states, by result (current or stale)"
+    );
     metrics::describe_histogram!("vault_audit_batch_size", "Audit rows per group commit");
     metrics::describe_histogram!(
         "vault_audit_commit_seconds",

@@ -10,6 +10,13 @@
 //! before its response leaves. A slot is a hash of (workspace, region, name) into a fixed
 //! table, so memory stays constant; a collision only costs an extra reload.
 //!
+//! A write made outside every server (an import without Redis) bumps no generation, so no
+//! state is trusted longer than [`MAX_AGE`] after it was last found to match the database.
+//! A state read often is rechecked in the background before that (`engine::recheck`):
+//! its rows are compared with the database's, many secrets per query, and a match restarts
+//! the clock. A hot secret then never waits on the database, while one changed from
+//! outside is still dropped within [`MAX_AGE`].
+//!
 //! With Redis (several nodes on one database) a write also `INCR`s the slot's shared
 //! generation and publishes it. A read trusts its cached state only if the shared
 //! generation still matches — one Redis round trip instead of several database ones — so a
@@ -22,11 +29,14 @@ use bb8_redis::RedisConnectionManager;
 use bb8_redis::redis::AsyncCommands;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const SLOTS: usize = 1 << 16;
-/// Longest a cached state is trusted without a reload.
-const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest a cached state is trusted after it was last found to match the database (ms).
+pub const MAX_AGE: u64 = 5_000;
+/// Age (ms since the last match) from which a read asks for a background recheck: early
+/// enough that the recheck lands before [`MAX_AGE`], even after waiting for company.
+const RECHECK_AFTER: u64 = 4_000;
 const CHANNEL: &str = "ragnos:invalidate";
 
 /// A cached secret state with the generations it was loaded under.
@@ -35,7 +45,10 @@ pub(super) struct CachedState {
     pub(super) state: Arc<super::SecretState>,
     local_gen: u64,
     shared_gen: Option<i64>,
-    loaded: std::time::Instant,
+    /// When the state last matched the database, on the cache's [`SecretCache::clock`].
+    checked: AtomicU64,
+    /// A recheck of this entry is queued or running.
+    rechecking: AtomicBool,
 }
 
 /// Generations observed before a load; store them with the loaded state.
@@ -82,6 +95,7 @@ pub struct SecretCache {
     touched: quick_cache::sync::Cache<String, i64>,
     slots: Box<[AtomicU64]>,
     shared: Option<Shared>,
+    epoch: std::time::Instant,
     state_metrics: crate::telemetry::CacheMetrics,
     version_metrics: crate::telemetry::CacheMetrics,
 }
@@ -115,6 +129,7 @@ impl SecretCache {
             touched: quick_cache::sync::Cache::new(100_000),
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             shared: None,
+            epoch: std::time::Instant::now(),
             state_metrics: crate::telemetry::CacheMetrics::new("state"),
             version_metrics: crate::telemetry::CacheMetrics::new("version"),
         }
@@ -196,9 +211,8 @@ impl SecretCache {
             self.state_metrics.count(false);
             return None;
         };
-        // A safety net for writers outside every server (an admin CLI without Redis):
-        // no state is trusted for longer than MAX_AGE.
-        if entry.loaded.elapsed() > MAX_AGE {
+        // A safety net for writers outside every server (an import without Redis).
+        if self.age(&entry) > MAX_AGE {
             self.state_metrics.count(false);
             return None;
         }
@@ -273,9 +287,41 @@ impl SecretCache {
             state,
             local_gen: snapshot.local,
             shared_gen: snapshot.shared,
-            loaded: std::time::Instant::now(),
+            checked: AtomicU64::new(self.clock()),
+            rechecking: AtomicBool::new(false),
         };
         self.states.insert(key, Arc::new(entry));
+    }
+
+    /// Milliseconds since this cache was made: the clock of [`CachedState`]'s checks.
+    pub(super) fn clock(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn age(&self, entry: &CachedState) -> u64 {
+        self.clock()
+            .saturating_sub(entry.checked.load(Ordering::Acquire))
+    }
+
+    /// Should `entry`, just served, be rechecked? True for one caller at a time, once the
+    /// entry is [`RECHECK_AFTER`] old; that caller must later report [`Self::rechecked`].
+    pub(super) fn claim_recheck(&self, entry: &CachedState) -> bool {
+        self.age(entry) > RECHECK_AFTER && !entry.rechecking.swap(true, Ordering::AcqRel)
+    }
+
+    /// A recheck of `entry` ended. `matched_at` is when the database was read, if the
+    /// entry matched it then: the entry is trusted for [`MAX_AGE`] from there. A recheck
+    /// that found a change, or failed, leaves the entry to expire.
+    pub(super) fn rechecked(&self, entry: &CachedState, matched_at: Option<u64>) {
+        let kind = match matched_at {
+            Some(at) => {
+                entry.checked.fetch_max(at, Ordering::AcqRel);
+                "current"
+            }
+            None => "stale",
+        };
+        metrics::counter!("vault_cache_rechecks_total", "result" => kind).increment(1);
+        entry.rechecking.store(false, Ordering::Release);
     }
 
     /// A cached version row.

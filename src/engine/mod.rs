@@ -10,6 +10,7 @@ pub mod labels;
 pub mod list;
 pub mod password;
 pub mod policy;
+mod recheck;
 pub mod replication;
 pub mod rotation;
 pub mod types;
@@ -125,7 +126,7 @@ pub struct Scope {
 }
 
 /// A loaded secret: its row and its staging labels.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct SecretState {
     row: SecretRow,
     versions: Vec<VersionMetaRow>,
@@ -133,6 +134,17 @@ struct SecretState {
 }
 
 impl SecretState {
+    fn from_rows(row: SecretRow, versions: Vec<VersionMetaRow>, stages: Vec<StageRow>) -> Self {
+        SecretState {
+            row,
+            versions,
+            labels: stages
+                .into_iter()
+                .map(|s| (s.stage, s.version_id))
+                .collect(),
+        }
+    }
+
     fn has_version(&self, version_id: &str) -> bool {
         self.versions.iter().any(|v| v.version_id == version_id)
     }
@@ -276,21 +288,20 @@ pub struct Engine {
     cache: Arc<cache::SecretCache>,
     /// Where audited reads queue their LastAccessedDate, to commit with the audit rows.
     reads: Option<AuditWriter>,
+    /// Where reads queue aging cached states for a background recheck.
+    rechecks: Option<recheck::Rechecks>,
 }
 
 impl Engine {
     /// An engine over `db` with a node-local cache.
     pub fn new(db: Db) -> Self {
-        Engine {
-            db,
-            cache: Arc::new(cache::SecretCache::new()),
-            reads: None,
-        }
+        Self::with_cache(db, Arc::new(cache::SecretCache::new()))
     }
 
     /// An engine over `db` with a given (e.g. Redis-coordinated) cache.
     pub fn with_cache(db: Db, cache: Arc<cache::SecretCache>) -> Self {
         Engine {
+            rechecks: recheck::Rechecks::start(db.clone(), cache.clone()),
             db,
             cache,
             reads: None,
@@ -453,6 +464,11 @@ impl Engine {
             && hit.state.row.deletion_date.is_none_or(|d| d > now)
         {
             scope.access.check_name(&hit.state.row.name)?;
+            if let Some(rechecks) = &self.rechecks
+                && self.cache.claim_recheck(&hit)
+            {
+                rechecks.queue(&self.cache, &scope.tenant.id, &hit);
+            }
             return Ok(hit.state.clone());
         }
         // Generations are read before the database, so a write racing this load leaves
@@ -549,17 +565,7 @@ impl Engine {
         if let Some(v) = current {
             self.cache.put_version(Arc::new(v));
         }
-        Ok((
-            SecretState {
-                row,
-                versions,
-                labels: stages
-                    .into_iter()
-                    .map(|s| (s.stage, s.version_id))
-                    .collect(),
-            },
-            held,
-        ))
+        Ok((SecretState::from_rows(row, versions, stages), held))
     }
 
     /// Run a read-modify-write operation, retrying when another writer won the race.

@@ -243,7 +243,7 @@ pub struct SecretRow {
 }
 
 /// A version row without its value.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = secret_versions)]
 pub struct VersionMetaRow {
     /// The VersionId (the ClientRequestToken that created it).
@@ -1275,6 +1275,37 @@ impl Db {
         tenant_read!(self, workspace_id, conn => {
             let (versions, stages, _) = conn.read_state(workspace_id, secret_id, None).await?;
             Ok((versions, stages))
+        })
+    }
+
+    /// The rows of many secrets of one workspace, as a state load reads them: each row,
+    /// its versions (without values, oldest first, with their secret's id) and its labels.
+    /// One read for all of them, for rechecking cached states against the database.
+    pub async fn states_of(
+        &self,
+        workspace_id: &str,
+        secret_ids: &[&str],
+    ) -> StoreResult<(Vec<SecretRow>, Vec<(String, VersionMetaRow)>, Vec<StageRow>)> {
+        tenant_read!(self, workspace_id, conn => {
+            let rows = secrets::table
+                .filter(secrets::workspace_id.eq(workspace_id))
+                .filter(secrets::id.eq_any(secret_ids))
+                .select(SecretRow::as_select())
+                .load(conn)
+                .await?;
+            let versions = secret_versions::table
+                .filter(secret_versions::workspace_id.eq(workspace_id))
+                .filter(secret_versions::secret_id.eq_any(secret_ids))
+                .order((
+                    secret_versions::secret_id.asc(),
+                    secret_versions::created_at.asc(),
+                    secret_versions::version_id.asc(),
+                ))
+                .select((secret_versions::secret_id, VersionMetaRow::as_select()))
+                .load(conn)
+                .await?;
+            let stages = labels_of!(workspace_id, in secret_ids).load(conn).await?;
+            Ok((rows, versions, stages))
         })
     }
 

@@ -5,6 +5,7 @@ use crate::both_backends;
 use crate::harness::{
     Backend, ROOT_AKID, ROOT_SECRET, TestServer, pg_admin_url, psql_value as psql, unique,
 };
+use crate::harness::{default_workspace, open_db};
 use crate::raw::Raw;
 use ragnos_vault::store::{AuditFilter, AuditRow, Db, SecretLookup};
 use serde_json::json;
@@ -44,12 +45,6 @@ fn read_row(workspace_id: &str, at: i64, request_id: &str) -> AuditRow {
         user_agent: None,
         request_id: request_id.into(),
     }
-}
-
-async fn open_db(server: &TestServer) -> Db {
-    Db::connect(&server.database_url, 2)
-        .await
-        .expect("open the server's database")
 }
 
 fn request_id(r: &crate::raw::Reply) -> String {
@@ -271,15 +266,6 @@ async fn stored(
         .expect("query")
         .expect("stored");
     (row, versions)
-}
-
-/// The id of the root key's workspace.
-async fn default_workspace(db: &Db) -> String {
-    db.workspace_by_name("default")
-        .await
-        .expect("query")
-        .expect("the default workspace")
-        .id
 }
 
 fn today_ms() -> i64 {

@@ -286,6 +286,87 @@ async fn a_cold_read_loads_the_current_value_with_the_state(server: &TestServer)
 }
 crate::both_backends!(a_cold_read_loads_the_current_value_with_the_state);
 
+// A cached state is trusted for at most 5 s after it last matched the database, because a
+// writer outside every server (an import without Redis) invalidates nothing. A state read
+// all along is rechecked in the background before then: reads never wait on a reload, yet a
+// change written straight into the database still shows within the 5 s.
+async fn hot_states_are_rechecked_and_outside_writes_still_show(server: &TestServer) {
+    let c = root_client(server);
+    let name = unique("rechecked");
+    let describe = || async {
+        c.describe_secret()
+            .secret_id(&name)
+            .send()
+            .await
+            .expect("describe")
+            .description()
+            .map(str::to_string)
+    };
+    c.create_secret()
+        .name(&name)
+        .description("before")
+        .secret_string("v")
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(describe().await.as_deref(), Some("before"));
+    let before = scrape(server).await;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        assert_eq!(describe().await.as_deref(), Some("before"));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let after = scrape(server).await;
+    let delta = |metric: &str, label: &str| {
+        let of = |text: &str| -> f64 {
+            parse(text)
+                .into_iter()
+                .filter(|(n, labels, _)| n == metric && labels.contains(label))
+                .map(|(_, _, v)| v)
+                .sum()
+        };
+        of(&after) - of(&before)
+    };
+    assert_eq!(
+        delta("vault_cache_misses_total", "cache=\"state\""),
+        0.0,
+        "a read waited on a reload although rechecks kept the state current"
+    );
+    assert!(delta("vault_cache_rechecks_total", "result=\"current\"") >= 1.0);
+
+    // Now a change straight into the database, as the importer writes without Redis.
+    let db = crate::harness::open_db(server).await;
+    let ws = crate::harness::default_workspace(&db).await;
+    let row = db
+        .find_secret(
+            &ws,
+            "us-east-1",
+            &ragnos_vault::store::SecretLookup::Name(&name),
+        )
+        .await
+        .expect("find")
+        .expect("stored");
+    let mut changed = row.clone();
+    changed.description = Some("after".into());
+    changed.revision += 1;
+    let write = ragnos_vault::store::SecretWrite::Update {
+        expected_revision: row.revision,
+        secret: changed,
+        versions: Vec::new(),
+        stages: None,
+    };
+    db.write_secrets(&ws, &[write], None).await.expect("write");
+    let written = std::time::Instant::now();
+    while describe().await.as_deref() != Some("after") {
+        assert!(
+            written.elapsed() < std::time::Duration::from_secs(7),
+            "an outside write was still unseen after the 5 s trust window"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+crate::both_backends!(hot_states_are_rechecked_and_outside_writes_still_show);
+
 /// Parse Prometheus text format into (name, labels, value); panics on a malformed line.
 fn parse(text: &str) -> Vec<(String, String, f64)> {
     let mut out = Vec::new();

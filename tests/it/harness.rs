@@ -405,3 +405,19 @@ pub fn root_client(server: &TestServer) -> aws_sdk_secretsmanager::Client {
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
+
+/// The server's database, opened beside it (as the importer and the admin CLI open it).
+pub async fn open_db(server: &TestServer) -> ragnos_vault::store::Db {
+    ragnos_vault::store::Db::connect(&server.database_url, 2)
+        .await
+        .expect("open the server's database")
+}
+
+/// The id of the root key's workspace.
+pub async fn default_workspace(db: &ragnos_vault::store::Db) -> String {
+    db.workspace_by_name("default")
+        .await
+        .expect("query")
+        .expect("the default workspace")
+        .id
+}
