@@ -933,10 +933,16 @@ macro_rules! insert_in_chunks {
 /// the background checkpointer's job (`sqlite_writer`); the automatic one, which would
 /// run inside a commit, waits until the WAL holds 16 MiB. It stays as a backstop, and it is
 /// what lets the WAL start over: a PASSIVE checkpoint racing the writer never catches up.
+///
+/// `temp_store = MEMORY` keeps statement journals in memory. Each write of a group commit
+/// runs in a savepoint, and SQLite copies every page a savepoint touches first into that
+/// journal, by default a temporary file: a `pwrite` per page, 8% of the server's CPU when
+/// audit rows of thousands of workspaces each landed on a page of their own. Nothing in
+/// the journal outlives its transaction, so durability is unchanged.
 fn sqlite_pragmas() -> String {
     let sync = sqlite_synchronous();
     format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; {SQLITE_BUSY_TIMEOUT} PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 4096;"
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; {SQLITE_BUSY_TIMEOUT} PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 4096; PRAGMA temp_store = MEMORY;"
     )
 }
 
@@ -2117,5 +2123,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(indexes, vec![]);
+    }
+
+    /// Every SQLite connection runs in WAL mode with its statement journals in memory.
+    #[test]
+    fn sqlite_connections_get_their_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db").display().to_string();
+        let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
+        conn.batch_execute(&super::sqlite_pragmas()).unwrap();
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Temp {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            temp_store: i32,
+        }
+        let mode: Mode =
+            diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA journal_mode"), &mut conn)
+                .unwrap();
+        assert_eq!(mode.journal_mode, "wal");
+        let temp: Temp =
+            diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA temp_store"), &mut conn)
+                .unwrap();
+        assert_eq!(temp.temp_store, 2, "2 is MEMORY");
     }
 }
