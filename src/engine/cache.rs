@@ -13,8 +13,8 @@
 //! A write made outside every server (an import without Redis) bumps no generation, so no
 //! state is trusted longer than [`MAX_AGE`] after it was last found to match the database.
 //! A state read often is rechecked in the background before that (`engine::recheck`):
-//! its rows are compared with the database's, many secrets per query, and a match restarts
-//! the clock. A hot secret then never waits on the database, while one changed from
+//! its rows are compared with the database's, many secrets of a workspace per query, and
+//! a match restarts the clock. A hot secret then never waits on the database, while one changed from
 //! outside is still dropped within [`MAX_AGE`].
 //!
 //! With Redis (several nodes on one database) a write also `INCR`s the slot's shared

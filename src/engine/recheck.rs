@@ -8,8 +8,8 @@
 //!
 //! Instead, a read that finds its state a few seconds old queues it here. This task reads
 //! the rows of the queued secrets of one workspace in one go ([`Db::states_of`]), and an
-//! entry that still equals them is trusted again from the moment of that read. An entry
-//! that differs, or whose recheck failed, is left to expire; the next read then reloads it.
+//! entry that still equals them is trusted again from the moment just before that read. An
+//! entry that differs, or whose recheck failed, is left to expire; the next read reloads it.
 
 use super::SecretState;
 use super::cache::{CachedState, SecretCache};
