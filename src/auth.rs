@@ -175,6 +175,25 @@ pub struct KeyEntry {
     signing: Mutex<Vec<(String, String, SigningKey)>>,
 }
 
+impl KeyEntry {
+    /// This key's SigV4 signing key for one day and region, derived once and kept.
+    pub fn signing_key(&self, date: &str, region: &str) -> SigningKey {
+        if let Ok(kept) = self.signing.lock()
+            && let Some((_, _, k)) = kept.iter().find(|(d, r, _)| d == date && r == region)
+        {
+            return k.clone();
+        }
+        let derived = SigningKey::derive(&self.secret, date, region, "secretsmanager");
+        if let Ok(mut kept) = self.signing.lock() {
+            if kept.len() >= SIGNING_KEPT {
+                kept.remove(0);
+            }
+            kept.push((date.to_owned(), region.to_owned(), derived.clone()));
+        }
+        derived
+    }
+}
+
 /// Signing keys kept per access key: today's and yesterday's around midnight, in a couple
 /// of Regions.
 const SIGNING_KEPT: usize = 4;
@@ -275,24 +294,6 @@ impl Keyring {
         for akid in gone {
             self.forget(&akid);
         }
-    }
-
-    /// The SigV4 signing key of `key` for one day and region, derived once and kept with
-    /// the key.
-    pub fn signing_key(&self, key: &KeyEntry, date: &str, region: &str) -> SigningKey {
-        if let Ok(kept) = key.signing.lock()
-            && let Some((_, _, k)) = kept.iter().find(|(d, r, _)| d == date && r == region)
-        {
-            return k.clone();
-        }
-        let derived = SigningKey::derive(&key.secret, date, region, "secretsmanager");
-        if let Ok(mut kept) = key.signing.lock() {
-            if kept.len() >= SIGNING_KEPT {
-                kept.remove(0);
-            }
-            kept.push((date.to_owned(), region.to_owned(), derived.clone()));
-        }
-        derived
     }
 
     /// The workspace with its key unwrapped, cached.

@@ -363,7 +363,7 @@ impl Protocol {
                     "The security token included in the request is invalid.",
                 ))
             })?;
-        let signing_key = self.keyring.signing_key(&key, &auth.date, &auth.region);
+        let signing_key = key.signing_key(&auth.date, &auth.region);
         sigv4::verify(&auth, method, uri, headers, body, &signing_key)
             .map_err(|e| fail(e.into()))?;
         let tenant = self.keyring.tenant(&key.workspace_id).await.map_err(|e| {
