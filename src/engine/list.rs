@@ -203,7 +203,7 @@ pub async fn page(
         for row in rows {
             cursor = Some(query.cursor_of(&row));
             // Expired-but-not-yet-purged secrets are already gone as far as AWS is concerned.
-            if row.deletion_date.is_some_and(|d| d <= now) {
+            if super::recovery_ended(&row, now) {
                 continue;
             }
             if !scope.access.can_see(&row.name) {

@@ -270,6 +270,12 @@ fn require_token(token: &Option<String>) -> EngineResult<String> {
     Ok(token.to_string())
 }
 
+/// Has `row`'s recovery window ended by `now`? Such a secret is gone as far as AWS is
+/// concerned, though not yet purged.
+fn recovery_ended(row: &SecretRow, now: i64) -> bool {
+    row.deletion_date.is_some_and(|d| d <= now)
+}
+
 /// Six random characters for the ARN suffix, as AWS appends.
 pub(crate) fn arn_suffix() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -391,7 +397,7 @@ impl Engine {
         row: &SecretRow,
         now: i64,
     ) -> EngineResult<bool> {
-        if row.deletion_date.is_none_or(|d| d > now) {
+        if !recovery_ended(row, now) {
             return Ok(false);
         }
         self.db
@@ -461,7 +467,7 @@ impl Engine {
             .state(&scope.tenant.id, &scope.region, secret_id)
             .await
             && hit.state.row.workspace_id == scope.tenant.id
-            && hit.state.row.deletion_date.is_none_or(|d| d > now)
+            && !recovery_ended(&hit.state.row, now)
         {
             scope.access.check_name(&hit.state.row.name)?;
             if let Some(rechecks) = &self.rechecks
@@ -555,7 +561,7 @@ impl Engine {
             .find_secret_state_held(&scope.tenant.id, &scope.region, &lookup, label, hold)
             .await?;
         let (row, (versions, stages, current)) = found.ok_or_else(not_found)?;
-        if row.deletion_date.is_some_and(|d| d <= now) {
+        if recovery_ended(&row, now) {
             // The purge needs a connection of its own.
             drop(held);
             self.purge_if_expired(scope, &row, now).await?;
