@@ -372,6 +372,13 @@ struct Signer {
 }
 
 impl Signer {
+    fn new(credentials: Arc<Vec<Credential>>) -> Signer {
+        Signer {
+            credentials,
+            keys: std::collections::HashMap::new(),
+        }
+    }
+
     fn sign(&mut self, call: &Call, host: &str) -> Result<HeaderMap, String> {
         let now = sigv4::amz_date(SystemTime::now());
         let cred = self
@@ -514,10 +521,7 @@ async fn connection(
 ) -> Result<Tally, String> {
     let host = addr.to_string();
     let mut rng = Rng::seeded(index);
-    let mut signer = Signer {
-        credentials,
-        keys: std::collections::HashMap::new(),
-    };
+    let mut signer = Signer::new(credentials);
     let mut tally = Tally {
         histogram: Histogram::new(),
         ok: 0,
@@ -563,10 +567,7 @@ async fn prime(
         let (set, credentials) = (working_set.clone(), credentials.clone());
         tasks.push(tokio::spawn(async move {
             let host = addr.to_string();
-            let mut signer = Signer {
-                credentials,
-                keys: std::collections::HashMap::new(),
-            };
+            let mut signer = Signer::new(credentials);
             let mut sender = open(addr).await?;
             for (name, credential) in set.iter().skip(c).step_by(connections) {
                 let req = request(&mut signer, get_call(name, *credential), &host)?;

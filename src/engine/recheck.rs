@@ -13,7 +13,7 @@
 
 use super::SecretState;
 use super::cache::{CachedState, SecretCache};
-use crate::store::{Db, VersionMetaRow};
+use crate::store::{Db, StateRows, VersionMetaRow};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -118,13 +118,7 @@ async fn recheck(db: &Db, cache: &SecretCache, ws: &str, entries: &[Arc<CachedSt
 }
 
 /// The states the rows of [`Db::states_of`] make, by secret id.
-fn states(
-    (rows, versions, stages): (
-        Vec<crate::store::SecretRow>,
-        Vec<(String, VersionMetaRow)>,
-        Vec<crate::store::StageRow>,
-    ),
-) -> HashMap<String, SecretState> {
+fn states((rows, versions, stages): StateRows) -> HashMap<String, SecretState> {
     let mut versions_of: HashMap<String, Vec<VersionMetaRow>> = HashMap::new();
     for (secret_id, v) in versions {
         versions_of.entry(secret_id).or_default().push(v);

@@ -518,11 +518,16 @@ macro_rules! find_secret_in {
 /// The query for one secret's versions, oldest first, without values. The secret is an id,
 /// or (`in`) a subquery of ids.
 macro_rules! versions_of {
-    ($workspace_id:expr, in $ids:expr) => {
+    // Each version with its secret's id, for many secrets at once.
+    (keyed $workspace_id:expr, in $ids:expr) => {
         versions_of!(@ $workspace_id, eq_any, $ids)
+            .select((secret_versions::secret_id, VersionMetaRow::as_select()))
+    };
+    ($workspace_id:expr, in $ids:expr) => {
+        versions_of!(@ $workspace_id, eq_any, $ids).select(VersionMetaRow::as_select())
     };
     ($workspace_id:expr, $secret_id:expr) => {
-        versions_of!(@ $workspace_id, eq, $secret_id)
+        versions_of!(@ $workspace_id, eq, $secret_id).select(VersionMetaRow::as_select())
     };
     (@ $workspace_id:expr, $op:ident, $secret:expr) => {
         secret_versions::table
@@ -532,7 +537,6 @@ macro_rules! versions_of {
                 secret_versions::created_at.asc(),
                 secret_versions::version_id.asc(),
             ))
-            .select(VersionMetaRow::as_select())
     };
 }
 
@@ -594,6 +598,10 @@ trait ReadState {
 
 /// A secret's versions (without values) and labels, and one labelled version with its value.
 pub type StateAndVersion = (Vec<VersionMetaRow>, Vec<StageRow>, Option<VersionRow>);
+
+/// What [`Db::states_of`] reads: secret rows, version metadata with each version's secret
+/// id, and labels.
+pub type StateRows = (Vec<SecretRow>, Vec<(String, VersionMetaRow)>, Vec<StageRow>);
 
 impl ReadState for AsyncPgConnection {
     // The queries are independent: pipelined, they cost one round trip together.
@@ -1291,7 +1299,7 @@ impl Db {
         &self,
         workspace_id: &str,
         secret_ids: &[&str],
-    ) -> StoreResult<(Vec<SecretRow>, Vec<(String, VersionMetaRow)>, Vec<StageRow>)> {
+    ) -> StoreResult<StateRows> {
         tenant_read!(self, workspace_id, conn => {
             let rows = secrets::table
                 .filter(secrets::workspace_id.eq(workspace_id))
@@ -1299,17 +1307,8 @@ impl Db {
                 .select(SecretRow::as_select())
                 .load(conn)
                 .await?;
-            let versions = secret_versions::table
-                .filter(secret_versions::workspace_id.eq(workspace_id))
-                .filter(secret_versions::secret_id.eq_any(secret_ids))
-                .order((
-                    secret_versions::secret_id.asc(),
-                    secret_versions::created_at.asc(),
-                    secret_versions::version_id.asc(),
-                ))
-                .select((secret_versions::secret_id, VersionMetaRow::as_select()))
-                .load(conn)
-                .await?;
+            // Oldest first overall, so each secret's versions are oldest first too.
+            let versions = versions_of!(keyed workspace_id, in secret_ids).load(conn).await?;
             let stages = labels_of!(workspace_id, in secret_ids).load(conn).await?;
             Ok((rows, versions, stages))
         })
