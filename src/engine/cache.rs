@@ -1,4 +1,5 @@
-//! The hot-path cache: secret states (labels, versions, metadata) and sealed version rows.
+//! The hot-path cache: secret states (labels, versions, metadata), sealed version rows and
+//! ListSecrets pages.
 //!
 //! Nothing here is plaintext: values stay sealed and are decrypted per request (one HKDF
 //! and one AES-GCM open, a few microseconds), so a heap dump of the cache reveals nothing
@@ -17,12 +18,19 @@
 //! a match restarts the clock. A hot secret then never waits on the database, while one changed from
 //! outside is still dropped within [`MAX_AGE`].
 //!
+//! A ListSecrets page depends on every secret of its workspace and Region, so it hangs on
+//! one more slot, the *listing slot* of (workspace, Region), which every write there bumps
+//! too. A page is trusted like a state (same generations, same [`MAX_AGE`]) but never
+//! rechecked: it is simply read again, and never past the moment a listed secret's recovery
+//! window ends.
+//!
 //! With Redis (several nodes on one database) a write also `INCR`s the slot's shared
 //! generation and publishes it. A read trusts its cached state only if the shared
 //! generation still matches — one Redis round trip instead of several database ones — so a
 //! read that starts after a write returned is never served stale by any node. If Redis
 //! cannot be reached the read bypasses the cache instead of risking staleness.
 
+use super::types::ListSecretsOutput;
 use crate::crypto::VersionKey;
 use crate::store::VersionRow;
 use bb8_redis::RedisConnectionManager;
@@ -38,6 +46,11 @@ pub const MAX_AGE: u64 = 5_000;
 /// enough that the recheck lands before [`MAX_AGE`], even after waiting for company.
 const RECHECK_AFTER: u64 = 4_000;
 const CHANNEL: &str = "ragnos:invalidate";
+/// The name hashed with (workspace, Region) into the listing slot. No secret can be called
+/// this (names never hold a NUL); a collision with a real name only costs a reload.
+const LISTING: &str = "\u{0}listing";
+/// Most secrets held across all cached ListSecrets pages (a page of 100 is about 50 KB).
+const LISTED_SECRETS: u64 = 20_000;
 
 /// A cached secret state with the generations it was loaded under.
 pub(super) struct CachedState {
@@ -49,6 +62,28 @@ pub(super) struct CachedState {
     checked: AtomicU64,
     /// A recheck of this entry is queued or running.
     rechecking: AtomicBool,
+}
+
+/// A cached ListSecrets page with the generations of its listing slot.
+#[derive(Clone)]
+pub(super) struct CachedList {
+    output: Arc<ListSecretsOutput>,
+    local_gen: u64,
+    shared_gen: Option<i64>,
+    /// When it was read, on the cache's [`SecretCache::clock`].
+    loaded: u64,
+    /// When a listed secret's recovery window ends (epoch ms), which changes the page.
+    until: Option<i64>,
+}
+
+/// Weighs a cached page by the secrets it lists, so memory, not page count, is bounded.
+#[derive(Clone)]
+struct ListWeight;
+
+impl quick_cache::Weighter<String, CachedList> for ListWeight {
+    fn weight(&self, _key: &String, page: &CachedList) -> u64 {
+        page.output.secret_list.len() as u64 + 1
+    }
 }
 
 /// Generations observed before a load; store them with the loaded state.
@@ -93,11 +128,13 @@ pub struct SecretCache {
     versions: quick_cache::sync::Cache<String, Arc<VersionRow>>,
     version_keys: quick_cache::sync::Cache<String, Arc<VersionKey>>,
     touched: quick_cache::sync::Cache<String, i64>,
+    lists: quick_cache::sync::Cache<String, CachedList, ListWeight>,
     slots: Box<[AtomicU64]>,
     shared: Option<Shared>,
     epoch: std::time::Instant,
     state_metrics: crate::telemetry::CacheMetrics,
     version_metrics: crate::telemetry::CacheMetrics,
+    list_metrics: crate::telemetry::CacheMetrics,
 }
 
 fn slot_of(workspace_id: &str, region: &str, name: &str) -> usize {
@@ -127,11 +164,13 @@ impl SecretCache {
             // About 0.6 KB each (AES round keys and the GHASH key): 30 MB when full.
             version_keys: quick_cache::sync::Cache::new(50_000),
             touched: quick_cache::sync::Cache::new(100_000),
+            lists: quick_cache::sync::Cache::with_weighter(1_000, LISTED_SECRETS, ListWeight),
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             shared: None,
             epoch: std::time::Instant::now(),
             state_metrics: crate::telemetry::CacheMetrics::new("state"),
             version_metrics: crate::telemetry::CacheMetrics::new("version"),
+            list_metrics: crate::telemetry::CacheMetrics::new("list"),
         }
     }
 
@@ -217,13 +256,62 @@ impl SecretCache {
             return None;
         }
         let slot = slot_of(workspace_id, region, &entry.state.row.name);
-        let fresh_local = self.slots[slot].load(Ordering::Acquire) == entry.local_gen;
-        let fresh_shared = match self.shared_generation(slot).await {
-            Ok(g) => g == entry.shared_gen,
-            Err(()) => false,
+        let fresh = self
+            .unchanged(slot, entry.local_gen, entry.shared_gen)
+            .await;
+        self.state_metrics.count(fresh);
+        fresh.then_some(entry)
+    }
+
+    /// A cached ListSecrets page under `key` (see `list::Query::cache_key`) of (workspace,
+    /// Region), if no write there came since it was read and it is still right at `now`.
+    pub(super) async fn list(
+        &self,
+        key: &str,
+        workspace_id: &str,
+        region: &str,
+        now: i64,
+    ) -> Option<Arc<ListSecretsOutput>> {
+        let page = self.lists.get(key).filter(|p| {
+            self.clock().saturating_sub(p.loaded) <= MAX_AGE && p.until.is_none_or(|t| now < t)
+        });
+        let fresh = match &page {
+            Some(p) => {
+                let slot = slot_of(workspace_id, region, LISTING);
+                self.unchanged(slot, p.local_gen, p.shared_gen).await
+            }
+            None => false,
         };
-        self.state_metrics.count(fresh_local && fresh_shared);
-        (fresh_local && fresh_shared).then_some(entry)
+        self.list_metrics.count(fresh);
+        page.filter(|_| fresh).map(|p| p.output)
+    }
+
+    /// Generations to remember before reading a ListSecrets page of (workspace, Region).
+    pub(super) async fn listing_snapshot(&self, workspace_id: &str, region: &str) -> Snapshot {
+        self.snapshot(workspace_id, region, LISTING.to_string())
+            .await
+    }
+
+    /// Remember a ListSecrets page read after `snapshot` was taken; `until` is when one of
+    /// its secrets' recovery window ends.
+    pub(super) fn put_list(
+        &self,
+        key: String,
+        snapshot: &Snapshot,
+        output: Arc<ListSecretsOutput>,
+        until: Option<i64>,
+    ) {
+        if !snapshot.cacheable {
+            return;
+        }
+        let page = CachedList {
+            output,
+            local_gen: snapshot.local,
+            shared_gen: snapshot.shared,
+            loaded: self.clock(),
+            until,
+        };
+        self.lists.insert(key, page);
     }
 
     /// Generations to remember before loading `secret_id` from the database: one per name
@@ -247,25 +335,35 @@ impl SecretCache {
         }
         let mut out = Vec::with_capacity(names.len());
         for name in names {
-            let slot = slot_of(workspace_id, region, &name);
-            let local = self.slots[slot].load(Ordering::Acquire);
-            let snap = match self.shared_generation(slot).await {
-                Ok(shared) => Snapshot {
-                    name,
-                    local,
-                    shared,
-                    cacheable: true,
-                },
-                Err(()) => Snapshot {
-                    name,
-                    local,
-                    shared: None,
-                    cacheable: false,
-                },
-            };
-            out.push(snap);
+            out.push(self.snapshot(workspace_id, region, name).await);
         }
         out
+    }
+
+    /// The generations of the slot of `name` in (workspace, Region), read now.
+    async fn snapshot(&self, workspace_id: &str, region: &str, name: String) -> Snapshot {
+        let slot = slot_of(workspace_id, region, &name);
+        let local = self.slots[slot].load(Ordering::Acquire);
+        match self.shared_generation(slot).await {
+            Ok(shared) => Snapshot {
+                name,
+                local,
+                shared,
+                cacheable: true,
+            },
+            Err(()) => Snapshot {
+                name,
+                local,
+                shared: None,
+                cacheable: false,
+            },
+        }
+    }
+
+    /// Do the generations of `slot` still equal those an entry was loaded under?
+    async fn unchanged(&self, slot: usize, local_gen: u64, shared_gen: Option<i64>) -> bool {
+        self.slots[slot].load(Ordering::Acquire) == local_gen
+            && self.shared_generation(slot).await == Ok(shared_gen)
     }
 
     /// Remember a state loaded after `snapshots` were taken (if one of them names it).
@@ -368,23 +466,30 @@ impl SecretCache {
     /// Returns once the shared generation moved (or Redis failed, which is logged; other
     /// nodes then bypass their caches because they cannot reach Redis either).
     pub async fn invalidate(&self, workspace_id: &str, region: &str, name: &str) {
-        let slot = slot_of(workspace_id, region, name);
-        self.slots[slot].fetch_add(1, Ordering::AcqRel);
+        let slots = [
+            slot_of(workspace_id, region, name),
+            slot_of(workspace_id, region, LISTING),
+        ];
+        for slot in slots {
+            self.slots[slot].fetch_add(1, Ordering::AcqRel);
+        }
         let Some(shared) = &self.shared else { return };
         if shared.is_down() {
             return;
         }
+        // One round trip: both generations move, then both are announced.
+        let mut pipe = bb8_redis::redis::pipe();
+        for slot in slots {
+            pipe.incr(shared_key(slot), 1).ignore();
+        }
+        for slot in slots {
+            pipe.publish(CHANNEL, slot).ignore();
+        }
         let result = async {
             let mut conn = shared.pool.get().await.map_err(|e| e.to_string())?;
-            let _: i64 = conn
-                .incr(shared_key(slot), 1)
+            pipe.query_async::<()>(&mut *conn)
                 .await
-                .map_err(|e| e.to_string())?;
-            let _: i64 = conn
-                .publish(CHANNEL, slot)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<(), String>(())
+                .map_err(|e| e.to_string())
         }
         .await;
         if let Err(e) = result {

@@ -101,6 +101,24 @@ impl Query {
             .all(|(key, values)| filter_matches(key, values, row, tags))
     }
 
+    /// What a page of this listing depends on besides the secrets themselves, as the key
+    /// of the page cache: the workspace and Region, the query, the page asked for, and the
+    /// caller's name prefixes (two callers may see different pages of one workspace).
+    pub fn cache_key(&self, scope: &Scope, next_token: Option<&str>, limit: usize) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+            scope.tenant.id,
+            scope.region,
+            sort_name(self.sort),
+            self.descending,
+            self.include_deleted,
+            limit,
+            next_token,
+            self.filters,
+            scope.access.scopes,
+        )
+    }
+
     fn cursor_of(&self, row: &SecretRow) -> ListCursor {
         let key = match self.sort {
             SortKey::Created => row.created_at.to_string(),
@@ -156,6 +174,17 @@ fn filter_matches(key: &str, values: &[String], row: &SecretRow, tags: &[Tag]) -
     positive_ok && negative_ok
 }
 
+/// One listing page as read at one instant.
+pub struct Page {
+    /// The matching secrets, in order.
+    pub rows: Vec<SecretRow>,
+    /// The token for the next page, if one is due.
+    pub next_token: Option<String>,
+    /// The earliest end of a recovery window among the secrets read: from then on the same
+    /// query gives another page.
+    pub until: Option<i64>,
+}
+
 /// One page of matching secrets plus the token for the next page.
 pub async fn page(
     db: &Db,
@@ -164,7 +193,7 @@ pub async fn page(
     next_token: Option<&str>,
     limit: usize,
     now: i64,
-) -> EngineResult<(Vec<SecretRow>, Option<String>)> {
+) -> EngineResult<Page> {
     let mut cursor = match next_token {
         Some(t) => {
             if t.is_empty() || t.len() > 4096 {
@@ -187,6 +216,7 @@ pub async fn page(
         500
     };
     let mut out: Vec<SecretRow> = Vec::with_capacity(limit);
+    let mut until: Option<i64> = None;
     loop {
         let rows = db
             .list_secrets(
@@ -205,6 +235,9 @@ pub async fn page(
             // Expired-but-not-yet-purged secrets are already gone as far as AWS is concerned.
             if super::recovery_ended(&row, now) {
                 continue;
+            }
+            if let Some(d) = row.deletion_date {
+                until = Some(until.map_or(d, |u| u.min(d)));
             }
             if !scope.access.can_see(&row.name) {
                 continue;
@@ -225,12 +258,20 @@ pub async fn page(
                     base64::engine::general_purpose::URL_SAFE_NO_PAD
                         .encode(serde_json::to_vec(&t).unwrap_or_default())
                 });
-                return Ok((out, token));
+                return Ok(Page {
+                    rows: out,
+                    next_token: token,
+                    until,
+                });
             }
             out.push(row);
         }
         if exhausted {
-            return Ok((out, None));
+            return Ok(Page {
+                rows: out,
+                next_token: None,
+                until,
+            });
         }
     }
 }

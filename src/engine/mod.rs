@@ -1350,7 +1350,7 @@ impl Engine {
         scope: &Scope,
         input: &ListSecretsInput,
         now: i64,
-    ) -> EngineResult<ListSecretsOutput> {
+    ) -> EngineResult<Arc<ListSecretsOutput>> {
         let filters = input.filters.clone().unwrap_or_default();
         validate::filters(&filters)?;
         let limit = validate::max_results(input.max_results, 100, 100)? as usize;
@@ -1360,7 +1360,14 @@ impl Engine {
             input.sort_order.as_deref(),
             input.include_planned_deletion.unwrap_or(false),
         )?;
-        let (rows, next_token) = list::page(
+        let key = query.cache_key(scope, input.next_token.as_deref(), limit);
+        let (ws, region) = (&scope.tenant.id, &scope.region);
+        if let Some(page) = self.cache.list(&key, ws, region, now).await {
+            return Ok(page);
+        }
+        // Taken before the read, so a write racing it leaves the page already outdated.
+        let snapshot = self.cache.listing_snapshot(ws, region).await;
+        let page = list::page(
             &self.db,
             scope,
             &query,
@@ -1369,15 +1376,16 @@ impl Engine {
             now,
         )
         .await?;
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let ids: Vec<String> = page.rows.iter().map(|r| r.id.clone()).collect();
         let mut stages: BTreeMap<String, Labels> = BTreeMap::new();
-        for s in self.db.stages_of(&scope.tenant.id, &ids).await? {
+        for s in self.db.stages_of(ws, &ids).await? {
             stages
                 .entry(s.secret_id)
                 .or_default()
                 .insert(s.stage, s.version_id);
         }
-        let secret_list = rows
+        let secret_list = page
+            .rows
             .into_iter()
             .map(|row| {
                 let labels = stages.remove(&row.id).unwrap_or_default();
@@ -1393,10 +1401,13 @@ impl Engine {
                 entry
             })
             .collect();
-        Ok(ListSecretsOutput {
+        let out = Arc::new(ListSecretsOutput {
             secret_list,
-            next_token,
-        })
+            next_token: page.next_token,
+            rendered: Default::default(),
+        });
+        self.cache.put_list(key, &snapshot, out.clone(), page.until);
+        Ok(out)
     }
 
     /// BatchGetSecretValue: by id list (≤20) or by filters, with per-secret errors.
@@ -1424,7 +1435,7 @@ impl Engine {
                     validate::filters(filters)?;
                     let limit = validate::max_results(input.max_results, 20, 20)? as usize;
                     let query = list::Query::new(filters, None, None, false)?;
-                    let (rows, next_token) = list::page(
+                    let page = list::page(
                         &self.db,
                         scope,
                         &query,
@@ -1433,7 +1444,10 @@ impl Engine {
                         now,
                     )
                     .await?;
-                    (rows.into_iter().map(|r| r.arn).collect(), next_token)
+                    (
+                        page.rows.into_iter().map(|r| r.arn).collect(),
+                        page.next_token,
+                    )
                 }
                 _ => {
                     return Err(EngineError::InvalidParameter(

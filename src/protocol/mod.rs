@@ -491,7 +491,15 @@ impl Protocol {
             Operation::PutSecretValue => to_json(&e.put_secret_value(s, parse(body)?, t).await?)?,
             Operation::UpdateSecret => to_json(&e.update_secret(s, parse(body)?, t).await?)?,
             Operation::DescribeSecret => to_json(&e.describe_secret(s, &parse(body)?, t).await?)?,
-            Operation::ListSecrets => to_json(&e.list_secrets(s, &parse(body)?, t).await?)?,
+            Operation::ListSecrets => {
+                let page = e.list_secrets(s, &parse(body)?, t).await?;
+                if let Some(json) = page.rendered.get() {
+                    return Ok(json.clone());
+                }
+                let json = Bytes::from(to_json(&*page)?);
+                let _ = page.rendered.set(json.clone());
+                return Ok(json);
+            }
             Operation::ListSecretVersionIds => {
                 to_json(&e.list_secret_version_ids(s, &parse(body)?, t).await?)?
             }

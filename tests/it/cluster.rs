@@ -119,6 +119,14 @@ async fn writes_on_one_node_are_read_fresh_on_the_others() {
             );
         }
     }
+    // ListSecrets pages are cached too: a secret created on one node is listed at once by
+    // the others, whose cached page of the same query predates it.
+    let prefix = format!("{name}/");
+    for c in &clients {
+        assert!(listed(c, &prefix).await.is_empty());
+    }
+    created_are_listed_everywhere(&clients, &prefix, 0..30, "").await;
+
     // Redis goes away: reads still succeed and are still fresh (nodes stop trusting caches).
     redis.stop();
     for i in 1001..=1050 {
@@ -145,6 +153,54 @@ async fn writes_on_one_node_are_read_fresh_on_the_others() {
             );
         }
     }
+    created_are_listed_everywhere(&clients, &prefix, 30..36, " without redis").await;
+}
+
+/// Create `{prefix}{i}` for each `i` of `rounds`, on the nodes in turn, and check after each
+/// that every node lists all of them at once (`when` qualifies a failure's message).
+async fn created_are_listed_everywhere(
+    clients: &[aws_sdk_secretsmanager::Client],
+    prefix: &str,
+    rounds: std::ops::Range<usize>,
+    when: &str,
+) {
+    for i in rounds {
+        let writer = i % clients.len();
+        clients[writer]
+            .create_secret()
+            .name(format!("{prefix}{i}"))
+            .secret_string("x")
+            .send()
+            .await
+            .expect("create listed");
+        for (n, c) in clients.iter().enumerate() {
+            assert_eq!(
+                listed(c, prefix).await.len(),
+                i + 1,
+                "node {n} listed a stale page{when} after create {i}"
+            );
+        }
+    }
+}
+
+/// The names ListSecrets gives for a name prefix, planned deletions included.
+async fn listed(c: &aws_sdk_secretsmanager::Client, prefix: &str) -> Vec<String> {
+    use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+    c.list_secrets()
+        .filters(
+            Filter::builder()
+                .key(FilterNameStringType::Name)
+                .values(prefix)
+                .build(),
+        )
+        .include_planned_deletion(true)
+        .send()
+        .await
+        .expect("list")
+        .secret_list()
+        .iter()
+        .filter_map(|e| e.name().map(str::to_string))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,27 +391,7 @@ async fn hot_states_are_rechecked_and_outside_writes_still_show(server: &TestSer
     assert!(delta("vault_cache_rechecks_total", "result=\"current\"") >= 1.0);
 
     // Now a change straight into the database, as the importer writes without Redis.
-    let db = crate::harness::open_db(server).await;
-    let ws = crate::harness::default_workspace(&db).await;
-    let row = db
-        .find_secret(
-            &ws,
-            "us-east-1",
-            &ragnos_vault::store::SecretLookup::Name(&name),
-        )
-        .await
-        .expect("find")
-        .expect("stored");
-    let mut changed = row.clone();
-    changed.description = Some("after".into());
-    changed.revision += 1;
-    let write = ragnos_vault::store::SecretWrite::Update {
-        expected_revision: row.revision,
-        secret: changed,
-        versions: Vec::new(),
-        stages: None,
-    };
-    db.write_secrets(&ws, &[write], None).await.expect("write");
+    write_from_outside(server, &name, |row| row.description = Some("after".into())).await;
     let written = std::time::Instant::now();
     while describe().await.as_deref() != Some("after") {
         assert!(
@@ -366,6 +402,155 @@ async fn hot_states_are_rechecked_and_outside_writes_still_show(server: &TestSer
     }
 }
 crate::both_backends!(hot_states_are_rechecked_and_outside_writes_still_show);
+
+// A ListSecrets page is served from the cache until a write in its workspace: the next
+// listing after a write's response shows it. A write from outside every server still shows
+// within the 5 s trust window, and a secret leaves the page the moment its recovery window
+// ends, not when the cached page would have expired.
+async fn list_pages_are_cached_until_a_write_or_a_deletion_date(server: &TestServer) {
+    let c = root_client(server);
+    let prefix = format!("{}/", unique("listed"));
+    let (a, b) = (format!("{prefix}a"), format!("{prefix}b"));
+    c.create_secret()
+        .name(&a)
+        .secret_string("v")
+        .send()
+        .await
+        .expect("create a");
+    assert_eq!(listed(&c, &prefix).await, std::slice::from_ref(&a));
+    let before = scrape(server).await;
+    assert_eq!(listed(&c, &prefix).await, std::slice::from_ref(&a));
+    let after = scrape(server).await;
+    assert_eq!(
+        cache_count(&after, "vault_cache_hits_total", "list")
+            - cache_count(&before, "vault_cache_hits_total", "list"),
+        1.0,
+        "the same listing again was not served from the cache"
+    );
+
+    // Writes on this node show at once.
+    c.create_secret()
+        .name(&b)
+        .secret_string("v")
+        .send()
+        .await
+        .expect("create b");
+    assert_eq!(listed(&c, &prefix).await, [a.clone(), b.clone()]);
+    c.update_secret()
+        .secret_id(&a)
+        .description("changed")
+        .send()
+        .await
+        .expect("update");
+    let described = c
+        .list_secrets()
+        .filters(
+            aws_sdk_secretsmanager::types::Filter::builder()
+                .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                .values(&a)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("list a");
+    assert_eq!(described.secret_list()[0].description(), Some("changed"));
+    c.delete_secret()
+        .secret_id(&b)
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .expect("delete b");
+    assert_eq!(listed(&c, &prefix).await, [a.clone(), b.clone()]);
+    c.tag_resource()
+        .secret_id(&a)
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("team")
+                .value("x")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag");
+    let tagged = c
+        .list_secrets()
+        .filters(
+            aws_sdk_secretsmanager::types::Filter::builder()
+                .key(aws_sdk_secretsmanager::types::FilterNameStringType::TagKey)
+                .values("team")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("list by tag");
+    assert!(
+        tagged
+            .secret_list()
+            .iter()
+            .any(|e| e.name() == Some(a.as_str()))
+    );
+    assert_eq!(listed(&c, &prefix).await, [a.clone(), b.clone()]);
+
+    // b's recovery window is cut short straight in the database. That write invalidates
+    // nothing: the page cached just now is dropped by age, the next one at the window's end,
+    // so b is listed until then and not a listing longer.
+    let ends = ragnos_vault::bootstrap::now_ms() + 6_000;
+    write_from_outside(server, &b, |row| row.deletion_date = Some(ends)).await;
+    let mut seen_before_end = false;
+    loop {
+        let started = ragnos_vault::bootstrap::now_ms();
+        if started > ends + 2_000 {
+            break;
+        }
+        let names = listed(&c, &prefix).await;
+        if started < ends - 500 {
+            seen_before_end |= names.contains(&b);
+        } else if started > ends + 500 {
+            assert_eq!(
+                names,
+                std::slice::from_ref(&a),
+                "a secret past its recovery window was still listed {} ms later",
+                started - ends
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen_before_end,
+        "the secret vanished before its window ended"
+    );
+}
+crate::both_backends!(list_pages_are_cached_until_a_write_or_a_deletion_date);
+
+/// Change secret `name` of the default workspace straight in the database, as a writer
+/// outside every server (an import without Redis) does: no cache hears of it.
+async fn write_from_outside(
+    server: &TestServer,
+    name: &str,
+    change: impl FnOnce(&mut ragnos_vault::store::SecretRow),
+) {
+    let db = crate::harness::open_db(server).await;
+    let ws = crate::harness::default_workspace(&db).await;
+    let row = db
+        .find_secret(
+            &ws,
+            "us-east-1",
+            &ragnos_vault::store::SecretLookup::Name(name),
+        )
+        .await
+        .expect("find")
+        .expect("stored");
+    let mut changed = row.clone();
+    change(&mut changed);
+    changed.revision += 1;
+    let write = ragnos_vault::store::SecretWrite::Update {
+        expected_revision: row.revision,
+        secret: changed,
+        versions: Vec::new(),
+        stages: None,
+    };
+    db.write_secrets(&ws, &[write], None).await.expect("write");
+}
 
 /// Parse Prometheus text format into (name, labels, value); panics on a malformed line.
 fn parse(text: &str) -> Vec<(String, String, f64)> {
