@@ -5,6 +5,7 @@
 //! keys, so the GetSecretValue path does no key derivation and no extra database reads.
 
 use crate::crypto::{CryptoError, MasterKey};
+use crate::engine::cache::SecretCache;
 use crate::engine::{EngineError, Tenant};
 use crate::sigv4::SigningKey;
 use crate::store::{Db, StoreError};
@@ -221,6 +222,8 @@ pub struct Keyring {
     master: Arc<MasterKey>,
     keys: Mutex<HashMap<String, Arc<KeyEntry>>>,
     tenants: Mutex<HashMap<String, Arc<Tenant>>>,
+    /// The other nodes, reached through the cache's Redis link, if there are any.
+    peers: std::sync::OnceLock<Arc<SecretCache>>,
 }
 
 impl Keyring {
@@ -231,12 +234,35 @@ impl Keyring {
             master,
             keys: Mutex::new(HashMap::new()),
             tenants: Mutex::new(HashMap::new()),
+            peers: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Share revocations with the nodes behind `cache`'s Redis: each node announces the
+    /// keys it revokes and drops those the others announce, so a revoked key fails at once
+    /// on every node. While a node cannot be sure to hear announcements it reads every key
+    /// from the database.
+    pub fn share_revocations(self: &Arc<Self>, cache: Arc<SecretCache>) {
+        let keyring = Arc::downgrade(self);
+        cache.on_revocation(Box::new(move |what| {
+            let Some(keyring) = keyring.upgrade() else {
+                return;
+            };
+            match what.map(|w| w.split_once(':')) {
+                Some(Some(("key", akid))) => keyring.drop_key(akid),
+                Some(Some(("workspace", id))) => keyring.drop_workspace(id),
+                // Unknown wording is treated like a lost announcement: forget everything.
+                _ => keyring.drop_all(),
+            }
+        }));
+        let _ = self.peers.set(cache);
     }
 
     /// The active key for `akid`, or `None` if unknown or revoked.
     pub async fn access_key(&self, akid: &str) -> Result<Option<Arc<KeyEntry>>, KeyringError> {
-        if let Ok(keys) = self.keys.lock()
+        let trusted = self.peers.get().is_none_or(|p| p.hears_revocations());
+        if trusted
+            && let Ok(keys) = self.keys.lock()
             && let Some(k) = keys.get(akid)
             && k.loaded.elapsed() < KEY_TTL
         {
@@ -270,29 +296,48 @@ impl Keyring {
         Ok(Some(entry))
     }
 
-    /// Drop a cached access key (and with it its signing keys), so a revocation applies to
-    /// the very next request on this node (other nodes re-read within [`KEY_TTL`]).
-    pub fn forget(&self, akid: &str) {
+    /// A key was revoked: drop it (and with it its signing keys) here, so the next request
+    /// with it fails, and announce it, so other nodes drop it as the announcement arrives
+    /// (one that cannot be sure to hear them reads keys from the database meanwhile; the
+    /// rare one that missed it while subscribed re-reads the key within [`KEY_TTL`]).
+    pub async fn forget(&self, akid: &str) {
+        self.drop_key(akid);
+        self.announce(&format!("key:{akid}")).await;
+    }
+
+    /// A workspace was deleted: drop its key and every access key of it, on every node.
+    pub async fn forget_workspace(&self, workspace_id: &str) {
+        self.drop_workspace(workspace_id);
+        self.announce(&format!("workspace:{workspace_id}")).await;
+    }
+
+    async fn announce(&self, what: &str) {
+        if let Some(peers) = self.peers.get() {
+            peers.announce_revocation(what).await;
+        }
+    }
+
+    fn drop_key(&self, akid: &str) {
         if let Ok(mut keys) = self.keys.lock() {
             keys.remove(akid);
         }
     }
 
-    /// Drop a deleted workspace's cached key and every cached access key of it.
-    pub fn forget_workspace(&self, workspace_id: &str) {
+    fn drop_workspace(&self, workspace_id: &str) {
         if let Ok(mut tenants) = self.tenants.lock() {
             tenants.remove(workspace_id);
         }
-        let gone: Vec<String> = match self.keys.lock() {
-            Ok(keys) => keys
-                .values()
-                .filter(|k| k.workspace_id == workspace_id)
-                .map(|k| k.access_key_id.clone())
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        for akid in gone {
-            self.forget(&akid);
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.retain(|_, k| k.workspace_id != workspace_id);
+        }
+    }
+
+    fn drop_all(&self) {
+        if let Ok(mut tenants) = self.tenants.lock() {
+            tenants.clear();
+        }
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.clear();
         }
     }
 

@@ -52,18 +52,21 @@ pub async fn build_app(
     // First: the engine's cache counters bind to the recorder installed here.
     let metrics = crate::telemetry::install();
     let audit = crate::audit::AuditWriter::start(db.clone());
-    let engine = match redis_url {
+    let (engine, shared) = match redis_url {
         Some(url) if !url.is_empty() => {
             let cache = crate::engine::cache::SecretCache::with_redis(url)
                 .await
                 .map_err(|e| format!("redis: {e}"))?;
             tracing::info!("cache invalidations shared through Redis");
-            Engine::with_cache(db.clone(), cache)
+            (Engine::with_cache(db.clone(), cache.clone()), Some(cache))
         }
-        _ => Engine::new(db.clone()),
-    }
-    .recording_reads_with(audit.clone());
+        _ => (Engine::new(db.clone()), None),
+    };
+    let engine = engine.recording_reads_with(audit.clone());
     let keyring = Arc::new(Keyring::new(db.clone(), master.clone()));
+    if let Some(cache) = shared {
+        keyring.share_revocations(cache);
+    }
     let rest = Rest::new(
         engine.clone(),
         keyring.clone(),

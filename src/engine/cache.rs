@@ -46,6 +46,8 @@ pub const MAX_AGE: u64 = 5_000;
 /// enough that the recheck lands before [`MAX_AGE`], even after waiting for company.
 const RECHECK_AFTER: u64 = 4_000;
 const CHANNEL: &str = "ragnos:invalidate";
+/// The channel on which nodes announce revoked access keys ([`SecretCache::announce_revocation`]).
+const REVOKED: &str = "ragnos:revoked";
 /// The name hashed with (workspace, Region) into the listing slot. No secret can be called
 /// this (names never hold a NUL); a collision with a real name only costs a reload.
 const LISTING: &str = "\u{0}listing";
@@ -63,6 +65,10 @@ pub(super) struct CachedState {
     /// A recheck of this entry is queued or running.
     rechecking: AtomicBool,
 }
+
+/// What a node does when another announces a revocation: `Some(what)` is the announcement,
+/// `None` means everything (the subscription was opened anew, so some may have been missed).
+pub type RevocationHook = Box<dyn Fn(Option<&str>) + Send + Sync>;
 
 /// A cached ListSecrets page with the generations of its listing slot.
 #[derive(Clone)]
@@ -135,6 +141,10 @@ pub struct SecretCache {
     state_metrics: crate::telemetry::CacheMetrics,
     version_metrics: crate::telemetry::CacheMetrics,
     list_metrics: crate::telemetry::CacheMetrics,
+    /// Runs for each revocation another node announces (the keyring's).
+    revocation_hook: std::sync::OnceLock<RevocationHook>,
+    /// Subscribed to the Redis channels now, so every announcement is heard.
+    listening: AtomicBool,
 }
 
 fn slot_of(workspace_id: &str, region: &str, name: &str) -> usize {
@@ -171,6 +181,8 @@ impl SecretCache {
             state_metrics: crate::telemetry::CacheMetrics::new("state"),
             version_metrics: crate::telemetry::CacheMetrics::new("version"),
             list_metrics: crate::telemetry::CacheMetrics::new("list"),
+            revocation_hook: std::sync::OnceLock::new(),
+            listening: AtomicBool::new(false),
         }
     }
 
@@ -195,16 +207,28 @@ impl SecretCache {
             loop {
                 match client.get_async_pubsub().await {
                     Ok(mut pubsub) => {
-                        if pubsub.subscribe(CHANNEL).await.is_ok() {
+                        if pubsub.subscribe(&[CHANNEL, REVOKED]).await.is_ok() {
+                            let Some(cache) = weak.upgrade() else { return };
+                            // Announcements made while no subscription was open are lost.
+                            cache.revoked(None);
+                            cache.listening.store(true, Ordering::Release);
+                            drop(cache);
                             let mut stream = pubsub.on_message();
                             use futures_util::StreamExt;
                             while let Some(msg) = stream.next().await {
                                 let Some(cache) = weak.upgrade() else { return };
-                                if let Ok(slot) = msg.get_payload::<usize>()
+                                if msg.get_channel_name() == REVOKED {
+                                    if let Ok(what) = msg.get_payload::<String>() {
+                                        cache.revoked(Some(&what));
+                                    }
+                                } else if let Ok(slot) = msg.get_payload::<usize>()
                                     && slot < SLOTS
                                 {
                                     cache.slots[slot].fetch_add(1, Ordering::AcqRel);
                                 }
+                            }
+                            if let Some(cache) = weak.upgrade() {
+                                cache.listening.store(false, Ordering::Release);
                             }
                         }
                     }
@@ -217,6 +241,43 @@ impl SecretCache {
             }
         });
         Ok(cache)
+    }
+
+    /// Run `hook` for every revocation another node announces.
+    pub fn on_revocation(&self, hook: RevocationHook) {
+        let _ = self.revocation_hook.set(hook);
+    }
+
+    fn revoked(&self, what: Option<&str>) {
+        if let Some(hook) = self.revocation_hook.get() {
+            hook(what);
+        }
+    }
+
+    /// Does this node hear every revocation as it is announced? Always without Redis (there
+    /// is no other node); with Redis only while subscribed and while Redis answers.
+    pub fn hears_revocations(&self) -> bool {
+        match &self.shared {
+            None => true,
+            Some(shared) => self.listening.load(Ordering::Acquire) && !shared.is_down(),
+        }
+    }
+
+    /// Tell every other node of a revocation (`what` is the keyring's wording). Best effort:
+    /// a node that misses it because Redis failed stops trusting its cached keys anyway.
+    pub async fn announce_revocation(&self, what: &str) {
+        let Some(shared) = &self.shared else { return };
+        let result = async {
+            let mut conn = shared.pool.get().await.map_err(|e| e.to_string())?;
+            conn.publish::<_, _, i64>(REVOKED, what)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        if let Err(e) = result {
+            shared.mark_down();
+            tracing::warn!(error = %e, "redis revocation announcement failed");
+        }
     }
 
     async fn shared_generation(&self, slot: usize) -> Result<Option<i64>, ()> {

@@ -1022,7 +1022,7 @@ impl Rest {
         if !self.db().delete_workspace(ws).await? {
             return Err(RestError::workspace_not_found());
         }
-        self.keyring.forget_workspace(ws);
+        self.keyring.forget_workspace(ws).await;
         Reply::json(
             StatusCode::OK,
             &serde_json::json!({"id": ws, "deleted": true, "deletedAt": rfc3339(call.now_ms())}),
@@ -1285,7 +1285,7 @@ impl Rest {
                 "The access key was not found (or is already revoked).",
             ));
         }
-        self.keyring.forget(&akid);
+        self.keyring.forget(&akid).await;
         Reply::json(
             StatusCode::OK,
             &serde_json::json!({"accessKeyId": akid, "revokedAt": rfc3339(now)}),

@@ -126,6 +126,7 @@ async fn writes_on_one_node_are_read_fresh_on_the_others() {
         assert!(listed(c, &prefix).await.is_empty());
     }
     created_are_listed_everywhere(&clients, &prefix, 0..30, "").await;
+    a_revoked_key_fails_at_once_everywhere(&nodes, "").await;
 
     // Redis goes away: reads still succeed and are still fresh (nodes stop trusting caches).
     redis.stop();
@@ -154,6 +155,50 @@ async fn writes_on_one_node_are_read_fresh_on_the_others() {
         }
     }
     created_are_listed_everywhere(&clients, &prefix, 30..36, " without redis").await;
+    a_revoked_key_fails_at_once_everywhere(&nodes, " without redis").await;
+}
+
+/// Mint an access key on the first node, use it on every node (each caches it), revoke it
+/// on the first: the very next request with it fails on every node.
+async fn a_revoked_key_fails_at_once_everywhere(nodes: &[TestServer], when: &str) {
+    use crate::rest::{expect, new_workspace, root, sdk_code};
+    let (ws, admin) = new_workspace(&root(&nodes[0]).await, &unique("revoke")).await;
+    let keys = format!("/api/v1/workspaces/{ws}/access-keys");
+    let minted = admin.post(&keys, serde_json::json!({"role": "read"})).await;
+    expect(&minted, 201);
+    let (akid, secret) = (
+        minted.json["accessKeyId"].as_str().expect("akid"),
+        minted.json["secretAccessKey"].as_str().expect("secret"),
+    );
+    let clients: Vec<_> = nodes
+        .iter()
+        .map(|n| crate::harness::sdk_client(&n.endpoint, akid, secret, "us-east-1"))
+        .collect();
+    for c in &clients {
+        c.list_secrets()
+            .send()
+            .await
+            .expect("list with a fresh key");
+    }
+    expect(&admin.delete(&format!("{keys}/{akid}")).await, 200);
+    // Other nodes hear of it through Redis pub/sub, as it arrives rather than in step with
+    // the request, so allow them a moment (the keys would otherwise live 30 s in their cache).
+    let revoked = std::time::Instant::now();
+    for (n, c) in clients.iter().enumerate() {
+        loop {
+            match c.list_secrets().send().await {
+                Err(e) => {
+                    assert_eq!(sdk_code(&e), "UnrecognizedClientException");
+                    break;
+                }
+                Ok(_) => assert!(
+                    revoked.elapsed() < std::time::Duration::from_secs(2),
+                    "node {n} still took a revoked key{when} 2 s later"
+                ),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Create `{prefix}{i}` for each `i` of `rounds`, on the nodes in turn, and check after each

@@ -28,7 +28,7 @@ fn enc(key: &str) -> String {
 
 /// A REST client with an optional bearer token.
 #[derive(Clone)]
-struct Api {
+pub(crate) struct Api {
     endpoint: String,
     token: Option<String>,
 }
@@ -68,11 +68,11 @@ impl Api {
         self.raw("GET", path, "").await
     }
 
-    async fn delete(&self, path: &str) -> Reply {
+    pub(crate) async fn delete(&self, path: &str) -> Reply {
         self.raw("DELETE", path, "").await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
         self.raw("POST", path, &body.to_string()).await
     }
 
@@ -86,7 +86,7 @@ fn err(r: &Reply) -> &str {
 }
 
 #[track_caller]
-fn expect(r: &Reply, status: u16) {
+pub(crate) fn expect(r: &Reply, status: u16) {
     assert_eq!(
         r.status,
         status,
@@ -120,7 +120,7 @@ async fn login(server: &TestServer, email: &str, password: &str) -> (Api, Value)
     (anon.with_token(&token), r.json)
 }
 
-async fn root(server: &TestServer) -> Api {
+pub(crate) async fn root(server: &TestServer) -> Api {
     login(server, ROOT_EMAIL, ROOT_PASSWORD).await.0
 }
 
@@ -131,7 +131,7 @@ fn claims(token: &str) -> Value {
 }
 
 /// Create a workspace as `api`; returns (workspace id, an admin client for it).
-async fn new_workspace(api: &Api, name: &str) -> (String, Api) {
+pub(crate) async fn new_workspace(api: &Api, name: &str) -> (String, Api) {
     let r = api.post("/api/v1/workspaces", json!({"name": name})).await;
     expect(&r, 201);
     let id = r.json["id"].as_str().expect("id").to_string();
@@ -139,7 +139,7 @@ async fn new_workspace(api: &Api, name: &str) -> (String, Api) {
     (id, api.with_token(token))
 }
 
-fn sdk_code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+pub(crate) fn sdk_code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     e: &aws_sdk_secretsmanager::error::SdkError<E, R>,
 ) -> String {
     match e.as_service_error() {
