@@ -66,6 +66,19 @@ pub(super) struct CachedState {
     rechecking: AtomicBool,
 }
 
+/// How a background recheck of a cached state ended.
+pub(super) enum RecheckOutcome {
+    /// The state equals the database as read at `read_at` (on [`SecretCache::clock`]).
+    Current {
+        /// When the database was read.
+        read_at: u64,
+    },
+    /// The database holds something else now.
+    Stale,
+    /// The recheck could not run (the queue was full or the read failed).
+    Failed,
+}
+
 /// What a node does when another announces a revocation: `Some(what)` is the announcement,
 /// `None` means everything (the subscription was opened anew, so some may have been missed).
 pub type RevocationHook = Box<dyn Fn(Option<&str>) + Send + Sync>;
@@ -468,16 +481,17 @@ impl SecretCache {
         self.age(entry) > RECHECK_AFTER && !entry.rechecking.swap(true, Ordering::AcqRel)
     }
 
-    /// A recheck of `entry` ended. `matched_at` is when the database was read, if the
-    /// entry matched it then: the entry is trusted for [`MAX_AGE`] from there. A recheck
-    /// that found a change, or failed, leaves the entry to expire.
-    pub(super) fn rechecked(&self, entry: &CachedState, matched_at: Option<u64>) {
-        let kind = match matched_at {
-            Some(at) => {
-                entry.checked.fetch_max(at, Ordering::AcqRel);
+    /// A recheck of `entry` ended. On [`RecheckOutcome::Current`] the entry is trusted for
+    /// [`MAX_AGE`] from the moment the database was read; a recheck that found a change, or
+    /// could not run, leaves the entry to expire.
+    pub(super) fn rechecked(&self, entry: &CachedState, outcome: RecheckOutcome) {
+        let kind = match outcome {
+            RecheckOutcome::Current { read_at } => {
+                entry.checked.fetch_max(read_at, Ordering::AcqRel);
                 "current"
             }
-            None => "stale",
+            RecheckOutcome::Stale => "stale",
+            RecheckOutcome::Failed => "failed",
         };
         metrics::counter!("vault_cache_rechecks_total", "result" => kind).increment(1);
         entry.rechecking.store(false, Ordering::Release);

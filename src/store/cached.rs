@@ -26,6 +26,12 @@ pub fn set_workspace(workspace_id: &str) -> diesel::dsl::select<set_config<&str,
     diesel::select(set_config("app.current_workspace_id", workspace_id, true))
 }
 
+/// The query that lists, for the rest of the transaction, workspaces whose secrets it may
+/// read (`app.read_workspaces`, comma-separated; migration `000006_recheck_reads`).
+pub fn read_workspaces(listed: &str) -> diesel::dsl::select<set_config<&str, &str, bool>> {
+    diesel::select(set_config("app.read_workspaces", listed, true))
+}
+
 /// `UPDATE secrets SET <every column> WHERE workspace_id, id and revision match`: an
 /// optimistic write of a whole secret row. It affects 0 rows when someone wrote first.
 pub struct UpdateSecret<'a> {

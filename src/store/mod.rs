@@ -518,20 +518,20 @@ macro_rules! find_secret_in {
 /// The query for one secret's versions, oldest first, without values. The secret is an id,
 /// or (`in`) a subquery of ids.
 macro_rules! versions_of {
-    // Each version with its secret's id, for many secrets at once.
-    (keyed $workspace_id:expr, in $ids:expr) => {
-        versions_of!(@ $workspace_id, eq_any, $ids)
+    // Each version with its secret's id, for many secrets of any of `$workspace_ids`.
+    (keyed any $workspace_ids:expr, in $ids:expr) => {
+        versions_of!(@ eq_any $workspace_ids, eq_any, $ids)
             .select((secret_versions::secret_id, VersionMetaRow::as_select()))
     };
     ($workspace_id:expr, in $ids:expr) => {
-        versions_of!(@ $workspace_id, eq_any, $ids).select(VersionMetaRow::as_select())
+        versions_of!(@ eq $workspace_id, eq_any, $ids).select(VersionMetaRow::as_select())
     };
     ($workspace_id:expr, $secret_id:expr) => {
-        versions_of!(@ $workspace_id, eq, $secret_id).select(VersionMetaRow::as_select())
+        versions_of!(@ eq $workspace_id, eq, $secret_id).select(VersionMetaRow::as_select())
     };
-    (@ $workspace_id:expr, $op:ident, $secret:expr) => {
+    (@ $wop:ident $workspace:expr, $op:ident, $secret:expr) => {
         secret_versions::table
-            .filter(secret_versions::workspace_id.eq($workspace_id))
+            .filter(secret_versions::workspace_id.$wop($workspace))
             .filter(secret_versions::secret_id.$op($secret))
             .order((
                 secret_versions::created_at.asc(),
@@ -542,15 +542,18 @@ macro_rules! versions_of {
 
 /// The query for one secret's staging labels (the secret as in [`versions_of`]).
 macro_rules! labels_of {
+    (any $workspace_ids:expr, in $ids:expr) => {
+        labels_of!(@ eq_any $workspace_ids, eq_any, $ids)
+    };
     ($workspace_id:expr, in $ids:expr) => {
-        labels_of!(@ $workspace_id, eq_any, $ids)
+        labels_of!(@ eq $workspace_id, eq_any, $ids)
     };
     ($workspace_id:expr, $secret_id:expr) => {
-        labels_of!(@ $workspace_id, eq, $secret_id)
+        labels_of!(@ eq $workspace_id, eq, $secret_id)
     };
-    (@ $workspace_id:expr, $op:ident, $secret:expr) => {
+    (@ $wop:ident $workspace:expr, $op:ident, $secret:expr) => {
         version_stages::table
-            .filter(version_stages::workspace_id.eq($workspace_id))
+            .filter(version_stages::workspace_id.$wop($workspace))
             .filter(version_stages::secret_id.$op($secret))
             .order(version_stages::stage.asc())
             .select(StageRow::as_select())
@@ -599,7 +602,7 @@ trait ReadState {
 /// A secret's versions (without values) and labels, and one labelled version with its value.
 pub type StateAndVersion = (Vec<VersionMetaRow>, Vec<StageRow>, Option<VersionRow>);
 
-/// What [`Db::states_of`] reads: secret rows, version metadata with each version's secret
+/// What [`Db::states_across`] reads: secret rows, version metadata with each version's secret
 /// id, and labels.
 pub type StateRows = (Vec<SecretRow>, Vec<(String, VersionMetaRow)>, Vec<StageRow>);
 
@@ -1292,26 +1295,48 @@ impl Db {
         })
     }
 
-    /// The rows of many secrets of one workspace, as a state load reads them: each row,
-    /// its versions (without values, oldest first, with their secret's id) and its labels.
-    /// One read for all of them, for rechecking cached states against the database.
-    pub async fn states_of(
-        &self,
-        workspace_id: &str,
-        secret_ids: &[&str],
-    ) -> StoreResult<StateRows> {
-        tenant_read!(self, workspace_id, conn => {
-            let rows = secrets::table
-                .filter(secrets::workspace_id.eq(workspace_id))
-                .filter(secrets::id.eq_any(secret_ids))
-                .select(SecretRow::as_select())
-                .load(conn)
-                .await?;
-            // Oldest first overall, so each secret's versions are oldest first too.
-            let versions = versions_of!(keyed workspace_id, in secret_ids).load(conn).await?;
-            let stages = labels_of!(workspace_id, in secret_ids).load(conn).await?;
-            Ok((rows, versions, stages))
-        })
+    /// The rows of many secrets, `(workspace id, secret id)` each, as a state load reads
+    /// them: each row, its versions (without values, oldest first, with their secret's id)
+    /// and its labels. One read for all of them, across workspaces, for rechecking cached
+    /// states against the database. On PostgreSQL the transaction lists the workspaces in
+    /// `app.read_workspaces`, which row-level security lets it read (migration 000006).
+    pub async fn states_across(&self, secrets: &[(&str, &str)]) -> StoreResult<StateRows> {
+        let mut workspaces: Vec<&str> = secrets.iter().map(|(ws, _)| *ws).collect();
+        workspaces.sort_unstable();
+        workspaces.dedup();
+        let ids: Vec<&str> = secrets.iter().map(|(_, id)| *id).collect();
+        macro_rules! read {
+            ($conn:ident) => {{
+                let rows = secrets::table
+                    .filter(secrets::workspace_id.eq_any(&workspaces))
+                    .filter(secrets::id.eq_any(&ids))
+                    .select(SecretRow::as_select())
+                    .load($conn)
+                    .await?;
+                // Oldest first overall, so each secret's versions are oldest first too.
+                let versions = versions_of!(keyed any &workspaces, in &ids).load($conn).await?;
+                let stages = labels_of!(any &workspaces, in &ids).load($conn).await?;
+                Ok((rows, versions, stages))
+            }};
+        }
+        match self {
+            Db::Postgres(pool) => {
+                // Workspace ids are generated UUIDs; a comma in one would split it, so refuse.
+                if workspaces.iter().any(|w| w.contains(',')) {
+                    return Err(StoreError::Database("workspace id with a comma".into()));
+                }
+                let listed = workspaces.join(",");
+                pg_tenant_tx!(pool, "", conn => {
+                    cached::read_workspaces(&listed).execute(conn).await?;
+                    read!(conn)
+                })
+            }
+            Db::Sqlite { readers, .. } => {
+                let mut guard = readers.get().await?;
+                let conn: &mut SqliteConn = &mut guard;
+                read!(conn)
+            }
+        }
     }
 
     /// Staging labels of many secrets at once (ListSecrets' SecretVersionsToStages).

@@ -410,11 +410,36 @@ async fn hot_states_are_rechecked_and_outside_writes_still_show(server: &TestSer
         .send()
         .await
         .expect("create");
+    // A hot secret of a second workspace too, first read together with the first one so
+    // that their rechecks share a read: rechecks read many workspaces at once.
+    let other = other_workspace_client(server).await;
+    let other_name = unique("rechecked-elsewhere");
+    other
+        .create_secret()
+        .name(&other_name)
+        .secret_string("w")
+        .send()
+        .await
+        .expect("create elsewhere");
+    // Described, not read: a first read of the day records LastAccessedDate, which a
+    // recheck rightly finds changed.
+    let read_other = || async {
+        other
+            .describe_secret()
+            .secret_id(&other_name)
+            .send()
+            .await
+            .expect("describe elsewhere")
+            .name()
+            .map(str::to_string)
+    };
     assert_eq!(describe().await.as_deref(), Some("before"));
+    assert_eq!(read_other().await.as_deref(), Some(other_name.as_str()));
     let before = scrape(server).await;
     let until = std::time::Instant::now() + std::time::Duration::from_secs(8);
     while std::time::Instant::now() < until {
         assert_eq!(describe().await.as_deref(), Some("before"));
+        assert_eq!(read_other().await.as_deref(), Some(other_name.as_str()));
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let after = scrape(server).await;
@@ -434,6 +459,11 @@ async fn hot_states_are_rechecked_and_outside_writes_still_show(server: &TestSer
         "a read waited on a reload although rechecks kept the state current"
     );
     assert!(delta("vault_cache_rechecks_total", "result=\"current\"") >= 1.0);
+    assert_eq!(
+        delta("vault_cache_rechecks_total", "result=\"stale\""),
+        0.0,
+        "a recheck found a change where there was none (a workspace left out of its read?)"
+    );
 
     // Now a change straight into the database, as the importer writes without Redis.
     write_from_outside(server, &name, |row| row.description = Some("after".into())).await;
@@ -566,6 +596,25 @@ async fn list_pages_are_cached_until_a_write_or_a_deletion_date(server: &TestSer
     );
 }
 crate::both_backends!(list_pages_are_cached_until_a_write_or_a_deletion_date);
+
+/// An admin client of a new workspace of `server`, through a key minted over REST.
+async fn other_workspace_client(server: &TestServer) -> aws_sdk_secretsmanager::Client {
+    use crate::rest::{expect, new_workspace, root};
+    let (ws, admin) = new_workspace(&root(server).await, &unique("elsewhere")).await;
+    let minted = admin
+        .post(
+            &format!("/api/v1/workspaces/{ws}/access-keys"),
+            serde_json::json!({"role": "admin"}),
+        )
+        .await;
+    expect(&minted, 201);
+    crate::harness::sdk_client(
+        &server.endpoint,
+        minted.json["accessKeyId"].as_str().expect("akid"),
+        minted.json["secretAccessKey"].as_str().expect("secret"),
+        "us-east-1",
+    )
+}
 
 /// Change secret `name` of the default workspace straight in the database, as a writer
 /// outside every server (an import without Redis) does: no cache hears of it.
