@@ -277,7 +277,8 @@ impl SecretCache {
     }
 
     /// Tell every other node of a revocation (`what` is the keyring's wording). Best effort:
-    /// a node that misses it because Redis failed stops trusting its cached keys anyway.
+    /// nodes that cannot reach Redis stop trusting their cached keys; one that can but
+    /// missed this announcement (it was never sent) re-reads the key within the keyring's TTL.
     pub async fn announce_revocation(&self, what: &str) {
         let Some(shared) = &self.shared else { return };
         let result = async {

@@ -93,6 +93,8 @@ async fn run(db: Db, cache: Arc<SecretCache>, mut rx: mpsc::Receiver<Recheck>) {
 
 /// Read the rows of `queued` once and settle each entry.
 async fn recheck(db: &Db, cache: &SecretCache, queued: &[Recheck]) {
+    // The clock is read before the database: an entry that matches is trusted from a
+    // moment when it was certainly current, never from a later one.
     let read_at = cache.clock();
     let keys: Vec<(&str, &str)> = queued
         .iter()
