@@ -139,6 +139,21 @@ impl Shared {
         self.down_until
             .store(now_ms() + REDIS_BACKOFF_MS, Ordering::Release);
     }
+
+    /// Send `pipe` in one round trip; a failure marks Redis down and is logged as `what`.
+    async fn send(&self, pipe: &bb8_redis::redis::Pipeline, what: &str) {
+        let result = async {
+            let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+            pipe.query_async::<()>(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        if let Err(e) = result {
+            self.mark_down();
+            tracing::warn!(error = %e, "redis {what} failed");
+        }
+    }
 }
 
 /// The cache.
@@ -281,17 +296,9 @@ impl SecretCache {
     /// missed this announcement (it was never sent) re-reads the key within the keyring's TTL.
     pub async fn announce_revocation(&self, what: &str) {
         let Some(shared) = &self.shared else { return };
-        let result = async {
-            let mut conn = shared.pool.get().await.map_err(|e| e.to_string())?;
-            conn.publish::<_, _, i64>(REVOKED, what)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .await;
-        if let Err(e) = result {
-            shared.mark_down();
-            tracing::warn!(error = %e, "redis revocation announcement failed");
-        }
+        let mut pipe = bb8_redis::redis::pipe();
+        pipe.publish(REVOKED, what).ignore();
+        shared.send(&pipe, "revocation announcement").await;
     }
 
     async fn shared_generation(&self, slot: usize) -> Result<Option<i64>, ()> {
@@ -561,17 +568,7 @@ impl SecretCache {
         for slot in slots {
             pipe.publish(CHANNEL, slot).ignore();
         }
-        let result = async {
-            let mut conn = shared.pool.get().await.map_err(|e| e.to_string())?;
-            pipe.query_async::<()>(&mut *conn)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .await;
-        if let Err(e) = result {
-            shared.mark_down();
-            tracing::warn!(error = %e, "redis invalidation failed");
-        }
+        shared.send(&pipe, "invalidation").await;
     }
 }
 

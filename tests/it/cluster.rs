@@ -2,6 +2,7 @@
 //! stale by another once it returned, and with Redis gone reads stay correct.
 
 use crate::harness::{TestServer, root_client, unique};
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
@@ -230,22 +231,26 @@ async fn created_are_listed_everywhere(
 
 /// The names ListSecrets gives for a name prefix, planned deletions included.
 async fn listed(c: &aws_sdk_secretsmanager::Client, prefix: &str) -> Vec<String> {
-    use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
-    c.list_secrets()
-        .filters(
-            Filter::builder()
-                .key(FilterNameStringType::Name)
-                .values(prefix)
-                .build(),
-        )
-        .include_planned_deletion(true)
-        .send()
+    list_by(c, FilterNameStringType::Name, prefix)
         .await
-        .expect("list")
         .secret_list()
         .iter()
         .filter_map(|e| e.name().map(str::to_string))
         .collect()
+}
+
+/// ListSecrets with one filter, planned deletions included.
+async fn list_by(
+    c: &aws_sdk_secretsmanager::Client,
+    key: FilterNameStringType,
+    value: &str,
+) -> aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput {
+    c.list_secrets()
+        .filters(Filter::builder().key(key).values(value).build())
+        .include_planned_deletion(true)
+        .send()
+        .await
+        .expect("list")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,17 +522,7 @@ async fn list_pages_are_cached_until_a_write_or_a_deletion_date(server: &TestSer
         .send()
         .await
         .expect("update");
-    let described = c
-        .list_secrets()
-        .filters(
-            aws_sdk_secretsmanager::types::Filter::builder()
-                .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
-                .values(&a)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("list a");
+    let described = list_by(&c, FilterNameStringType::Name, &a).await;
     assert_eq!(described.secret_list()[0].description(), Some("changed"));
     c.delete_secret()
         .secret_id(&b)
@@ -547,17 +542,7 @@ async fn list_pages_are_cached_until_a_write_or_a_deletion_date(server: &TestSer
         .send()
         .await
         .expect("tag");
-    let tagged = c
-        .list_secrets()
-        .filters(
-            aws_sdk_secretsmanager::types::Filter::builder()
-                .key(aws_sdk_secretsmanager::types::FilterNameStringType::TagKey)
-                .values("team")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("list by tag");
+    let tagged = list_by(&c, FilterNameStringType::TagKey, "team").await;
     assert!(
         tagged
             .secret_list()
