@@ -1028,7 +1028,14 @@ impl Db {
     }
 
     async fn migrate_postgres(url: &str) -> StoreResult<()> {
-        let conn = AsyncPgConnection::establish(url).await?;
+        let mut conn = AsyncPgConnection::establish(url).await?;
+        // Nodes of a new deployment start together: without a lock each would apply the
+        // same migration, and every node but one would fail on a table that now exists.
+        // This session holds the lock until the harness drops the connection, so the
+        // later nodes find nothing left to do.
+        diesel::sql_query("SELECT pg_advisory_lock(hashtext('ragnos-vault migrations'))")
+            .execute(&mut conn)
+            .await?;
         // The harness blocks; keep it off the async workers.
         tokio::task::spawn_blocking(move || -> StoreResult<()> {
             let mut harness = diesel_async::AsyncMigrationHarness::new(conn);

@@ -146,24 +146,7 @@ impl TestServer {
                 None,
             ),
             Backend::Postgres => {
-                if !postgres_available() {
-                    return None;
-                }
-                let name = format!(
-                    "ragnos_it_{}_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::SeqCst),
-                    uuid::Uuid::new_v4().simple()
-                );
-                assert!(
-                    psql(&pg_admin_url(), &format!("CREATE DATABASE {name}")),
-                    "create database {name}"
-                );
-                let base = pg_admin_url();
-                let url = match base.rfind('/') {
-                    Some(i) => format!("{}/{name}", &base[..i]),
-                    None => panic!("bad TEST_POSTGRES_URL"),
-                };
+                let (url, name) = fresh_pg_database()?;
                 (url, Some(name))
             }
         };
@@ -171,19 +154,27 @@ impl TestServer {
         Some(server)
     }
 
-    /// Start `n` nodes on one fresh PostgreSQL database, each with `env` (e.g. REDIS_URL).
-    /// The first node owns (and drops) the database.
+    /// Start `n` nodes at once on one fresh PostgreSQL database, each with `env` (e.g.
+    /// REDIS_URL): they migrate and provision it together, as replicas of a new deployment
+    /// would. The first node owns (and drops) the database.
     pub fn start_cluster(n: usize, env: &[(&str, &str)]) -> Option<Vec<TestServer>> {
-        let first = TestServer::start(Backend::Postgres)?;
-        let url = first.database_url.clone();
-        let pg_db = first.pg_db.clone();
-        drop(first_without_db(first));
-        let mut nodes = Vec::with_capacity(n);
-        for i in 0..n {
-            let owner = if i == 0 { pg_db.clone() } else { None };
-            let dir = tempfile::tempdir().expect("tempdir");
-            nodes.push(Self::spawn(dir, url.clone(), Backend::Postgres, owner, env));
-        }
+        let (url, name) = fresh_pg_database()?;
+        let nodes = std::thread::scope(|scope| {
+            let starting: Vec<_> = (0..n)
+                .map(|i| {
+                    let owner = (i == 0).then(|| name.clone());
+                    let url = url.clone();
+                    scope.spawn(move || {
+                        let dir = tempfile::tempdir().expect("tempdir");
+                        Self::spawn(dir, url, Backend::Postgres, owner, env)
+                    })
+                })
+                .collect();
+            starting
+                .into_iter()
+                .map(|t| t.join().expect("a node failed to start"))
+                .collect()
+        });
         Some(nodes)
     }
 
@@ -351,11 +342,28 @@ impl TestServer {
 }
 
 /// Stop a server's process but keep its database (the cluster reuses it).
-fn first_without_db(mut server: TestServer) -> TestServer {
-    server.pg_db = None;
-    let _ = server.child.kill();
-    let _ = server.child.wait();
-    server
+/// A new, empty PostgreSQL database: its URL and name. `None` when PostgreSQL is unavailable
+/// outside CI.
+fn fresh_pg_database() -> Option<(String, String)> {
+    if !postgres_available() {
+        return None;
+    }
+    let name = format!(
+        "ragnos_it_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        uuid::Uuid::new_v4().simple()
+    );
+    assert!(
+        psql(&pg_admin_url(), &format!("CREATE DATABASE {name}")),
+        "create database {name}"
+    );
+    let base = pg_admin_url();
+    let url = match base.rfind('/') {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => panic!("bad TEST_POSTGRES_URL"),
+    };
+    Some((url, name))
 }
 
 impl Drop for TestServer {

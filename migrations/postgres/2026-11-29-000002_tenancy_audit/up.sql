@@ -69,6 +69,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ragnos_app') THEN
         CREATE ROLE ragnos_app NOLOGIN NOBYPASSRLS;
     END IF;
+EXCEPTION
+    -- Roles belong to the cluster: another database migrating at the same moment made it.
+    WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 DO $$
 BEGIN
