@@ -47,7 +47,12 @@ fn describe() {
     metrics::describe_counter!("vault_cache_misses_total", "Secret cache misses, by cache");
     metrics::describe_counter!(
         "vault_cache_rechecks_total",
-        "Background rechecks of cached secret states, by result (current or stale)"
+        "Background rechecks of cached secret states, by result (current, stale or failed)"
+    );
+    metrics::describe_histogram!(
+        "vault_cache_recheck_seconds",
+        metrics::Unit::Seconds,
+        "Time to read the rows of one batch of rechecks"
     );
     metrics::describe_histogram!("vault_audit_batch_size", "Audit rows per group commit");
     metrics::describe_histogram!(

@@ -100,7 +100,10 @@ async fn recheck(db: &Db, cache: &SecretCache, queued: &[Recheck]) {
         .iter()
         .map(|r| (r.workspace_id.as_str(), r.entry.state.row.id.as_str()))
         .collect();
-    let current = match db.states_across(&keys).await {
+    let started = std::time::Instant::now();
+    let read = db.states_across(&keys).await;
+    metrics::histogram!("vault_cache_recheck_seconds").record(started.elapsed().as_secs_f64());
+    let current = match read {
         Ok(rows) => states(rows),
         Err(e) => {
             tracing::warn!(error = %e, secrets = keys.len(), "cache recheck failed");

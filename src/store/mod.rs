@@ -11,6 +11,7 @@
 //!
 //! The store knows rows, not AWS: staging-label rules, ARNs and errors live in `engine`.
 
+mod audit_inbox;
 mod cached;
 pub mod schema;
 mod sqlite_writer;
@@ -385,6 +386,8 @@ pub enum Db {
         readers: SqlitePool,
         /// The one connection that writes, with group commit.
         writer: Arc<sqlite_writer::SqliteWriter>,
+        /// Where audit batches of many workspaces land before the log.
+        inbox: Arc<audit_inbox::Inbox>,
     },
 }
 
@@ -677,7 +680,7 @@ impl Drop for HeldRead {
         // discards it as broken: the database rolls back when the socket closes.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let _ = end_tenant::<()>(&mut conn, Err(StoreError::Conflict)).await;
+                let _ = end_tenant::<_, ()>(&mut *conn, Err(StoreError::Conflict)).await;
             });
         }
     }
@@ -831,15 +834,15 @@ async fn begin_tenant(conn: &mut AsyncPgConnection, workspace_id: &str) -> Store
 /// Close the transaction [`begin_tenant`] opened: commit after `Ok`, roll back after an
 /// error (whose error is the one returned). A failed rollback leaves the connection marked
 /// broken, and the pool drops it.
-async fn end_tenant<R>(conn: &mut AsyncPgConnection, result: StoreResult<R>) -> StoreResult<R> {
-    use diesel_async::{AnsiTransactionManager, TransactionManager};
+async fn end_tenant<C: AsyncConnection, R>(conn: &mut C, result: StoreResult<R>) -> StoreResult<R> {
+    use diesel_async::TransactionManager;
     match result {
         Ok(value) => {
-            AnsiTransactionManager::commit_transaction(conn).await?;
+            C::TransactionManager::commit_transaction(conn).await?;
             Ok(value)
         }
         Err(e) => {
-            let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+            let _ = C::TransactionManager::rollback_transaction(conn).await;
             Err(e)
         }
     }
@@ -1020,9 +1023,12 @@ impl Db {
                 .build(manager)
                 .await
                 .map_err(|e| StoreError::Pool(e.to_string()))?;
+            let writer = sqlite_writer::SqliteWriter::new(writer, &path);
+            let inbox = audit_inbox::Inbox::start(&writer);
             Ok(Db::Sqlite {
                 readers,
-                writer: sqlite_writer::SqliteWriter::new(writer, &path),
+                writer,
+                inbox,
             })
         }
     }
@@ -1274,7 +1280,7 @@ impl Db {
                 Ok(found) if hold => {
                     return Ok((found, HeldRead(Some((workspace_id.to_owned(), conn)))));
                 }
-                result => end_tenant(&mut conn, result).await?,
+                result => end_tenant(&mut *conn, result).await?,
             };
             return Ok((found, HeldRead(None)));
         }
@@ -1470,7 +1476,7 @@ impl Db {
                 let result =
                     pg_commit_secret(&mut conn, expected_revision, secret, version, stages, audit)
                         .await;
-                end_tenant(&mut conn, result).await
+                end_tenant(&mut *conn, result).await
             }
             held => {
                 drop(HeldRead(held));
@@ -1713,18 +1719,23 @@ impl Db {
             // per connection, where a multi-row INSERT of a new size is parsed afresh (10%
             // of the server's CPU on hot reads), and diesel-async's wrapper would rebuild
             // the SQL and copy the binds of every statement.
-            Db::Sqlite { writer, .. } => {
+            Db::Sqlite { writer, inbox, .. } => {
                 use diesel::RunQueryDsl as Sync;
+                let inbox = audit_inbox::Inbox::takes(&rows).then(|| inbox.clone());
                 let mut turn = writer.turn().await?;
                 let result = turn
                     .conn()
                     .spawn_blocking(move |c| {
                         c.transaction(|c| {
-                            for row in &rows {
-                                Sync::execute(
-                                    diesel::insert_into(audit_log::table).values(row),
-                                    c,
-                                )?;
+                            if let Some(inbox) = &inbox {
+                                inbox.append(c, &rows)?;
+                            } else {
+                                for row in &rows {
+                                    Sync::execute(
+                                        diesel::insert_into(audit_log::table).values(row),
+                                        c,
+                                    )?;
+                                }
                             }
                             for t in &touches {
                                 Sync::execute(cached::TouchSecret::<false>(t), c)?;
@@ -1748,36 +1759,82 @@ impl Db {
         before: Option<(i64, String)>,
         limit: i64,
     ) -> StoreResult<Vec<AuditRow>> {
-        tenant_read!(self, workspace_id, conn => {
-            let mut q = audit_log::table
-                .filter(audit_log::workspace_id.eq(workspace_id))
-                .select(AuditRow::as_select())
-                .order((audit_log::at.desc(), audit_log::id.desc()))
-                .limit(limit)
-                .into_boxed();
-            if let Some(from) = filter.from {
-                q = q.filter(audit_log::at.ge(from));
+        // The same query over the log and over SQLite's inbox, whose columns match.
+        macro_rules! page_of {
+            ($t:ident) => {{
+                let mut q = $t::table
+                    .filter($t::workspace_id.eq(workspace_id))
+                    .select((
+                        $t::at,
+                        $t::id,
+                        $t::workspace_id,
+                        $t::api,
+                        $t::action,
+                        $t::resource_type,
+                        $t::resource_id,
+                        $t::principal,
+                        $t::access_key_id,
+                        $t::outcome,
+                        $t::status,
+                        $t::source_ip,
+                        $t::user_agent,
+                        $t::request_id,
+                    ))
+                    .order(($t::at.desc(), $t::id.desc()))
+                    .limit(limit)
+                    .into_boxed();
+                if let Some(from) = filter.from {
+                    q = q.filter($t::at.ge(from));
+                }
+                if let Some(to) = filter.to {
+                    q = q.filter($t::at.lt(to));
+                }
+                if let Some(a) = &filter.action {
+                    q = q.filter($t::action.eq(a.clone()));
+                }
+                if let Some(p) = &filter.principal {
+                    q = q.filter($t::principal.eq(p.clone()));
+                }
+                if let Some(r) = &filter.resource {
+                    q = q.filter($t::resource_id.eq(r.clone()));
+                }
+                if let Some(o) = &filter.outcome {
+                    q = q.filter($t::outcome.eq(o.clone()));
+                }
+                if let Some((at, id)) = &before {
+                    q = q.filter($t::at.lt(*at).or($t::at.eq(*at).and($t::id.lt(id.clone()))));
+                }
+                q
+            }};
+        }
+        match self {
+            Db::Postgres(pool) => pg_tenant_tx!(pool, workspace_id, conn => {
+                Ok(page_of!(audit_log).load::<AuditRow>(conn).await?)
+            }),
+            Db::Sqlite { readers, .. } => {
+                use diesel_async::TransactionManager;
+                use schema::audit_inbox;
+                let mut guard = readers.get().await?;
+                let conn: &mut SqliteConn = &mut guard;
+                // One read transaction, so a row moving from the inbox into the log shows
+                // in exactly one of the two.
+                <SqliteConn as AsyncConnection>::TransactionManager::begin_transaction(conn)
+                    .await?;
+                let read = async {
+                    let rows = page_of!(audit_log).load::<AuditRow>(conn).await?;
+                    let inboxed = page_of!(audit_inbox).load::<AuditRow>(conn).await?;
+                    Ok((rows, inboxed))
+                }
+                .await;
+                let (mut rows, inboxed) = end_tenant(conn, read).await?;
+                if !inboxed.is_empty() {
+                    rows.extend(inboxed);
+                    rows.sort_unstable_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+                    rows.truncate(usize::try_from(limit).unwrap_or(0));
+                }
+                Ok(rows)
             }
-            if let Some(to) = filter.to {
-                q = q.filter(audit_log::at.lt(to));
-            }
-            if let Some(a) = &filter.action {
-                q = q.filter(audit_log::action.eq(a.clone()));
-            }
-            if let Some(p) = &filter.principal {
-                q = q.filter(audit_log::principal.eq(p.clone()));
-            }
-            if let Some(r) = &filter.resource {
-                q = q.filter(audit_log::resource_id.eq(r.clone()));
-            }
-            if let Some(o) = &filter.outcome {
-                q = q.filter(audit_log::outcome.eq(o.clone()));
-            }
-            if let Some((at, id)) = before {
-                q = q.filter(audit_log::at.lt(at).or(audit_log::at.eq(at).and(audit_log::id.lt(id))));
-            }
-            Ok(q.load(conn).await?)
-        })
+        }
     }
 
     /// Create next months' audit partitions ahead of time (PostgreSQL only).

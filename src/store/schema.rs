@@ -125,6 +125,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// SQLite only: audit rows of batches spread over many workspaces, on their way to
+    /// `audit_log` (`store::audit_inbox`).
+    audit_inbox (seq) {
+        seq -> BigInt,
+        at -> BigInt,
+        id -> Text,
+        workspace_id -> Text,
+        api -> Text,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        principal -> Text,
+        access_key_id -> Nullable<Text>,
+        outcome -> Text,
+        status -> Integer,
+        source_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        request_id -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     vault_meta,
     workspaces,

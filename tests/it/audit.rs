@@ -363,16 +363,17 @@ async fn hostile_workspace_ids_stay_parameters(server: &TestServer) {
 both_backends!(hostile_workspace_ids_stay_parameters);
 
 // One audit batch carries the rows of many workspaces (on PostgreSQL in one statement,
-// under the audit writer's policy); each lands under its own workspace and no other.
+// under the audit writer's policy; on SQLite through the audit inbox); each lands under its
+// own workspace and no other.
 async fn one_batch_of_many_workspaces(server: &TestServer) {
     let db = open_db(server).await;
-    let workspaces: Vec<String> = (0..3)
+    let workspaces: Vec<String> = (0..6)
         .map(|i| format!("batch-ws-{i}-{}", unique("w")))
         .collect();
-    let rows: Vec<AuditRow> = (0..30)
+    let rows: Vec<AuditRow> = (0..60)
         .map(|i| {
             read_row(
-                &workspaces[i % 3],
+                &workspaces[i % 6],
                 1_700_000_000_000 + i as i64,
                 &format!("req-{i}"),
             )
