@@ -18,7 +18,7 @@
 
 use super::schema::audit_inbox;
 use super::sqlite_writer::SqliteWriter;
-use super::{AuditRow, StoreResult, sqlite_write};
+use super::{AuditRow, StoreResult, sqlite_blocking};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,7 +104,7 @@ async fn run(writer: Weak<SqliteWriter>, inbox: Weak<Inbox>) {
 pub(super) async fn move_once(writer: &Arc<SqliteWriter>) -> StoreResult<usize> {
     let mut turn = writer.turn().await?;
     // Thousands of rows: this may take milliseconds, so not inline on an async worker.
-    let moved = sqlite_write(turn.conn().spawn_blocking(|c| {
+    let moved = sqlite_blocking(turn.conn().spawn_blocking(|c| {
         c.transaction(|c| {
             let bound = diesel::sql_query(
                 "INSERT INTO audit_log (at, id, workspace_id, api, action, resource_type, \

@@ -15,7 +15,7 @@
 //! A write that never finishes (a panic in its work) rolls its whole group back, and the
 //! group's writers answer with an error: half a write is never committed.
 
-use super::{SqliteConn, StoreError, StoreResult, sqlite_write};
+use super::{SqliteConn, StoreError, StoreResult, sqlite_blocking};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use futures_util::FutureExt;
 use std::sync::Arc;
@@ -258,7 +258,7 @@ async fn begin_immediate(conn: &mut SqliteConn) -> StoreResult<()> {
         Ok(()) => Ok(()),
         // Another process holds the lock: wait for it where blocking is allowed.
         Err(e) if super::is_sqlite_busy(&e) => {
-            sqlite_write(conn.spawn_blocking(|c| {
+            sqlite_blocking(conn.spawn_blocking(|c| {
                 AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
             }))
             .await?;
@@ -308,7 +308,7 @@ async fn commit_group(open: &mut Open) {
         .conn
         .spawn_blocking(AnsiTransactionManager::commit_transaction);
     let result = if open.fsync_on_commit {
-        sqlite_write(commit).await
+        sqlite_blocking(commit).await
     } else {
         commit.await
     };

@@ -268,6 +268,39 @@ async fn stored(
     (row, versions)
 }
 
+// A recheck names each secret with its workspace. Named under another workspace, a secret
+// comes back from neither backend: SQLite reads secrets by id alone and drops rows of
+// workspaces not named; PostgreSQL's row-level security hides them as well.
+async fn rechecks_read_only_the_workspaces_they_name(server: &TestServer) {
+    let client = crate::harness::root_client(server);
+    let name = unique("rechecked");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string("value")
+        .send()
+        .await
+        .expect("create");
+    let db = open_db(server).await;
+    let ws = default_workspace(&db).await;
+    let (row, _) = stored(&db, &ws, &name).await;
+    let (rows, versions, stages) = db
+        .states_across(&[(ws.as_str(), row.id.as_str())])
+        .await
+        .expect("read");
+    assert_eq!((rows.len(), versions.len(), stages.len()), (1, 1, 1));
+    let other = uuid::Uuid::new_v4().to_string();
+    let (rows, versions, stages) = db
+        .states_across(&[(other.as_str(), row.id.as_str())])
+        .await
+        .expect("read");
+    assert!(
+        rows.is_empty() && versions.is_empty() && stages.is_empty(),
+        "a secret read under a workspace it does not belong to"
+    );
+}
+both_backends!(rechecks_read_only_the_workspaces_they_name);
+
 fn today_ms() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
