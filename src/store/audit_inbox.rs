@@ -289,4 +289,24 @@ mod tests {
             assert_eq!(&pages(&db, ws, 1000).await, rows, "ws-{ws} in one page");
         }
     }
+
+    /// The task a database starts moves the inbox into the log on its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_database_moves_its_inbox_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("vault.db").display());
+        let db = Db::connect(&url, 2).await.unwrap();
+        let batch: Vec<AuditRow> = (0..12).map(|i| row((i % 6) as usize, i)).collect();
+        db.append_audit(batch, Vec::new()).await.unwrap();
+        // A liveness bound, not a speed check: the task moves once a second.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while count(&db, "audit_log").await < 12 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the inbox was never moved"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(count(&db, "audit_inbox").await, 0);
+    }
 }
