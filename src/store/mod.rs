@@ -41,7 +41,7 @@ pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection, Inline>;
 /// server's time in futexes and the blocking pool. Statements now run inline on the async
 /// worker, and so do a group's `BEGIN IMMEDIATE` and `COMMIT` (`sqlite_writer`). What waits
 /// on the disk or on another process runs inside [`sqlite_blocking`]: a `COMMIT` under
-/// `synchronous=FULL`, a `BEGIN` that found the lock taken, a bulk load.
+/// `synchronous=FULL`, a `BEGIN` that found the lock taken, a bulk load, a recheck's read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inline;
 
@@ -83,9 +83,9 @@ fn is_sqlite_busy(e: &diesel::result::Error) -> bool {
 }
 
 /// Run SQLite work that may block (a commit, a lock wait, a bulk load, a read of hundreds of
-/// rows) where blocking is allowed: in `block_in_place` on a multi-thread runtime, so the worker's other tasks move to
-/// another thread while this one may wait on the disk; inline elsewhere (single-threaded test
-/// runtimes).
+/// rows) where blocking is allowed: in `block_in_place` on a multi-thread runtime, so the
+/// worker's other tasks move to another thread while this one may wait on the disk; inline
+/// elsewhere (single-threaded test runtimes).
 async fn sqlite_blocking<F: std::future::Future>(work: F) -> F::Output {
     let multi = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
