@@ -6,8 +6,11 @@
 //! rows in one transaction (group commit) and answers each caller only after that commit.
 //! If the row cannot be written the request fails: the audit is fail-closed.
 
-use crate::store::{AuditRow, Db, Touch};
+use crate::store::{AuditRow, Db, PgAuditConn, StoreError, StoreResult, Touch};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most rows one group commit takes.
@@ -15,6 +18,8 @@ const MAX_BATCH: usize = 1024;
 /// Most times a batch waits for the requests in flight to add their rows (SQLite only; see
 /// [`collect`]).
 const MAX_YIELDS: usize = 8;
+/// Most batches in flight at once on the PostgreSQL audit connection.
+const PIPELINE_DEPTH: usize = 2;
 
 /// The audit state of one request.
 #[derive(Debug)]
@@ -93,25 +98,28 @@ impl AuditWriter {
     /// Start the writer task over `db`.
     pub fn start(db: Db) -> AuditWriter {
         let (tx, mut rx) = mpsc::channel::<Pending>(16 * MAX_BATCH);
-        // One batch at a time. Two in flight on PostgreSQL (separate connections, merged
-        // WAL flushes, answers still in batch order) measured slower on two VMs, in three
-        // interleaved runs each, on 2026-11-30: 18.3k -> 14.5k req/s on get-hot-1; and
-        // 14.9k -> 12.7k (get-hot-1), 7.6k -> 6.3k (get-hot-10k) on a VM where one batch at
-        // a time left 20-30% of the CPU idle.
-        // SQLite commits in process, and a commit costs about the same for one row as for
-        // twenty, so a batch waits for the requests in flight. A PostgreSQL commit is a round
-        // trip, during which the next batch queues anyway; waiting only left the connection
-        // idle. Seven interleaved pairs of runs (2026-12-01, 5 and 10 s windows), as ratios
-        // to the baseline without the wait and with it: get-hot-1 31-45% against 28-38%
-        // (higher in 6 of 7 pairs), get-hot-10k 27-38% against 18-30% (7 of 7), p99
-        // 5.0-9.0 ms against 6.3-11.6 ms.
-        let yields = if db.is_sqlite() { MAX_YIELDS } else { 0 };
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let batch = collect(first, &mut rx, yields).await;
-                commit(&db, batch).await;
-            }
-        });
+        // SQLite commits in process, one batch at a time, and a commit costs about the same
+        // for one row as for twenty, so a batch waits for the requests in flight.
+        // A PostgreSQL commit is a round trip, during which the next batch queues anyway;
+        // waiting only left the connection idle. Seven interleaved pairs of runs
+        // (2026-12-01, 5 and 10 s windows), as ratios to the baseline without the wait and
+        // with it: get-hot-1 31-45% against 28-38%, get-hot-10k 27-38% against 18-30%.
+        // PostgreSQL batches are also pipelined on the one audit connection (see
+        // [`run_postgres`]). Two batches in flight on two connections had measured slower
+        // (2026-11-30: 18.3k -> 14.5k req/s on get-hot-1); two on one connection, against
+        // one, in eight interleaved pairs (2026-12-01): get-hot-1 33% against 30% of the
+        // baseline on average (higher in 6 of 8), get-hot-10k 25% against 17% (7 of 8), its
+        // p99 mostly lower. Three in flight were no better than two.
+        if db.is_sqlite() {
+            tokio::spawn(async move {
+                while let Some(first) = rx.recv().await {
+                    let batch = collect(first, &mut rx, MAX_YIELDS).await;
+                    commit(&db, batch).await;
+                }
+            });
+        } else {
+            tokio::spawn(run_postgres(db, rx));
+        }
         AuditWriter { tx }
     }
 
@@ -165,23 +173,43 @@ async fn collect(first: Pending, rx: &mut mpsc::Receiver<Pending>, yields: usize
     batch
 }
 
-/// Write one batch and tell each of its requests how it went.
-async fn commit(db: &Db, batch: Vec<Pending>) {
-    let mut rows = Vec::with_capacity(batch.len());
-    let mut waiting = Vec::with_capacity(batch.len());
-    let mut touches = Vec::new();
-    for p in batch {
-        match p {
-            Pending::Row { row, done } => {
-                rows.push(row);
-                waiting.push(done);
+/// One batch, taken apart: its rows, who waits for them, and the touches.
+struct Batch {
+    rows: Vec<AuditRow>,
+    waiting: Vec<oneshot::Sender<bool>>,
+    touches: Vec<Touch>,
+}
+
+impl Batch {
+    fn new(pending: Vec<Pending>) -> Batch {
+        let mut rows = Vec::with_capacity(pending.len());
+        let mut waiting = Vec::with_capacity(pending.len());
+        let mut touches = Vec::new();
+        for p in pending {
+            match p {
+                Pending::Row { row, done } => {
+                    rows.push(row);
+                    waiting.push(done);
+                }
+                Pending::Touch(t) => touches.push(t),
             }
-            Pending::Touch(t) => touches.push(t),
+        }
+        Batch {
+            rows,
+            waiting,
+            touches,
         }
     }
-    let count = rows.len();
-    let started = std::time::Instant::now();
-    let ok = match db.append_audit(rows, touches).await {
+}
+
+/// Record a batch's outcome and tell each of its requests.
+fn finish(
+    result: StoreResult<()>,
+    count: usize,
+    started: Instant,
+    waiting: Vec<oneshot::Sender<bool>>,
+) {
+    let ok = match result {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(error = %e, rows = count, "audit batch failed");
@@ -193,6 +221,95 @@ async fn commit(db: &Db, batch: Vec<Pending>) {
     for done in waiting {
         let _ = done.send(ok);
     }
+}
+
+/// Write one batch and tell each of its requests how it went.
+async fn commit(db: &Db, pending: Vec<Pending>) {
+    let Batch {
+        rows,
+        waiting,
+        touches,
+    } = Batch::new(pending);
+    let count = rows.len();
+    let started = Instant::now();
+    let result = db.append_audit(rows, touches).await;
+    finish(result, count, started, waiting);
+}
+
+/// The writer on PostgreSQL: a batch that is one INSERT goes out on the held connection
+/// while up to [`PIPELINE_DEPTH`]` - 1` earlier ones still commit; any other batch waits for
+/// those and runs alone.
+///
+/// The statements commit one after another on the one session, in the order sent, so a
+/// request's touch still commits no later than its row.
+async fn run_postgres(db: Db, mut rx: mpsc::Receiver<Pending>) {
+    let mut conn: Option<PgAuditConn> = None;
+    // A batch failed: its session may be broken, so the next batch takes the connection
+    // afresh from the pool, which checks it.
+    let mut failed = false;
+    let mut inflight = FuturesOrdered::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some((result, count, started, waiting)) = inflight.next(), if !inflight.is_empty() => {
+                failed |= StoreResult::is_err(&result);
+                finish(result, count, started, waiting);
+            }
+            next = rx.recv(), if inflight.len() < PIPELINE_DEPTH => {
+                let Some(first) = next else { break };
+                let Batch { rows, waiting, touches } = Batch::new(collect(first, &mut rx, 0).await);
+                let count = rows.len();
+                let started = Instant::now();
+                if failed || conn.as_mut().is_none_or(PgAuditConn::is_broken) {
+                    // The pool holds one audit connection: the old one must come back
+                    // first, and the pool drops it if its session broke. A connection the
+                    // database closed while idle is seen here, before a batch fails on it.
+                    drain(&mut inflight).await;
+                    conn = None;
+                    failed = false;
+                    match db.pg_audit_conn().await {
+                        Some(Ok(c)) => conn = Some(c),
+                        Some(Err(e)) => {
+                            finish(Err(e), count, started, waiting);
+                            continue;
+                        }
+                        None => {
+                            finish(db.append_audit(rows, touches).await, count, started, waiting);
+                            continue;
+                        }
+                    }
+                }
+                let Some(c) = conn.as_mut() else { continue };
+                if PgAuditConn::pipelines(&rows, &touches) {
+                    let sent = c.insert(rows);
+                    inflight.push_back(async move { (sent.await, count, started, waiting) });
+                } else {
+                    failed |= drain(&mut inflight).await;
+                    let result = match c.append(&rows, &touches).await {
+                        Some(result) => result,
+                        None => Err(StoreError::Pool("audit connection still in use".into())),
+                    };
+                    failed |= result.is_err();
+                    finish(result, count, started, waiting);
+                }
+            }
+            else => break,
+        }
+    }
+    drain(&mut inflight).await;
+}
+
+/// Wait for every batch in flight and answer its requests; true if one failed.
+async fn drain<F>(inflight: &mut FuturesOrdered<F>) -> bool
+where
+    F: std::future::Future<Output = (StoreResult<()>, usize, Instant, Vec<oneshot::Sender<bool>>)>,
+{
+    let mut failed = false;
+    while let Some((result, count, started, waiting)) = inflight.next().await {
+        failed |= result.is_err();
+        finish(result, count, started, waiting);
+    }
+    failed
 }
 
 /// A fresh row template for a request.

@@ -16,7 +16,6 @@
 //! commit, and audit queries read both in one snapshot ([`super::Db::audit_page`]).
 //! Batches of few workspaces (the usual case) still go straight into the log.
 
-use super::schema::audit_inbox;
 use super::sqlite_writer::SqliteWriter;
 use super::{AuditRow, StoreResult, sqlite_blocking};
 use diesel::prelude::*;
@@ -67,11 +66,7 @@ impl Inbox {
 
     /// Append `rows` to the inbox, in the caller's transaction.
     pub(super) fn append(&self, c: &mut SqliteConnection, rows: &[AuditRow]) -> QueryResult<()> {
-        for r in rows {
-            diesel::insert_into(audit_inbox::table)
-                .values(InboxRow::from(r))
-                .execute(c)?;
-        }
+        super::cached::insert_audit_rows_sqlite::<true>(c, rows)?;
         self.pending.store(true, Ordering::Release);
         Ok(())
     }
@@ -128,47 +123,6 @@ pub(super) async fn move_once(writer: &Arc<SqliteWriter>) -> StoreResult<usize> 
     .await
     .map_err(super::StoreError::from);
     turn.finish(moved).await
-}
-
-/// An audit row as the inbox stores it (its `seq` is assigned on insert).
-#[derive(Insertable)]
-#[diesel(table_name = audit_inbox, treat_none_as_default_value = false)]
-struct InboxRow<'a> {
-    at: i64,
-    id: &'a str,
-    workspace_id: &'a str,
-    api: &'a str,
-    action: &'a str,
-    resource_type: &'a str,
-    resource_id: Option<&'a str>,
-    principal: &'a str,
-    access_key_id: Option<&'a str>,
-    outcome: &'a str,
-    status: i32,
-    source_ip: Option<&'a str>,
-    user_agent: Option<&'a str>,
-    request_id: &'a str,
-}
-
-impl<'a> From<&'a AuditRow> for InboxRow<'a> {
-    fn from(r: &'a AuditRow) -> Self {
-        InboxRow {
-            at: r.at,
-            id: &r.id,
-            workspace_id: &r.workspace_id,
-            api: &r.api,
-            action: &r.action,
-            resource_type: &r.resource_type,
-            resource_id: r.resource_id.as_deref(),
-            principal: &r.principal,
-            access_key_id: r.access_key_id.as_deref(),
-            outcome: &r.outcome,
-            status: r.status,
-            source_ip: r.source_ip.as_deref(),
-            user_agent: r.user_agent.as_deref(),
-            request_id: &r.request_id,
-        }
-    }
 }
 
 #[cfg(test)]

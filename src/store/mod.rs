@@ -105,7 +105,8 @@ pub struct PgPools {
     /// One connection, whose session sets `app.audit_writer` (migration
     /// `000004_audit_writer`): a batch with no touches is then a single INSERT, atomic and
     /// durable on its own, one round trip where `BEGIN`, the setting and `COMMIT` cost
-    /// three. No other work ever runs on it.
+    /// three. No other work ever runs on it; the audit writer holds it
+    /// ([`Db::pg_audit_conn`]) and pipelines such batches.
     audit: PgPool,
 }
 
@@ -848,6 +849,97 @@ async fn end_tenant<C: AsyncConnection, R>(conn: &mut C, result: StoreResult<R>)
     }
 }
 
+/// The audit writer's PostgreSQL connection, held across batches so that batches which are
+/// one INSERT each ([`PgAuditConn::pipelines`]) go out while the one before still commits.
+///
+/// The statements run one after another on the one session, so they commit in the order
+/// they were sent; what the pipeline saves is the idle round trip between them.
+pub struct PgAuditConn(
+    Arc<bb8::PooledConnection<'static, AsyncDieselConnectionManager<AsyncPgConnection>>>,
+);
+
+impl PgAuditConn {
+    /// Can this batch go out as one statement, without waiting for the ones in flight?
+    pub fn pipelines(rows: &[AuditRow], touches: &[Touch]) -> bool {
+        touches.is_empty() && !rows.is_empty() && rows.len() <= AUDIT_CHUNK
+    }
+
+    /// Send a batch that [`pipelines`](Self::pipelines); resolves once it committed.
+    pub fn insert(
+        &self,
+        rows: Vec<AuditRow>,
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'static {
+        let conn = Arc::clone(&self.0);
+        async move {
+            let mut c: &AsyncPgConnection = &conn;
+            cached::InsertAuditRows::new(&rows).execute(&mut c).await?;
+            Ok(())
+        }
+    }
+
+    /// Has the session closed (the server went away, or a transaction broke)? Only known
+    /// while no statement is in flight; with some in flight, they will tell.
+    pub fn is_broken(&mut self) -> bool {
+        use diesel_async::pooled_connection::PoolableConnection;
+        Arc::get_mut(&mut self.0).is_some_and(|c| PoolableConnection::is_broken(&mut **c))
+    }
+
+    /// Write any batch; `None` while statements sent by [`insert`](Self::insert) are in
+    /// flight, since a transaction must not interleave with them.
+    pub async fn append(
+        &mut self,
+        rows: &[AuditRow],
+        touches: &[Touch],
+    ) -> Option<StoreResult<()>> {
+        let conn = Arc::get_mut(&mut self.0)?;
+        Some(pg_append_audit(conn, rows, touches).await)
+    }
+}
+
+/// [`Db::append_audit`] on PostgreSQL.
+async fn pg_append_audit(
+    conn: &mut AsyncPgConnection,
+    rows: &[AuditRow],
+    touches: &[Touch],
+) -> StoreResult<()> {
+    // The rows of every workspace go in together, under the audit writer's INSERT-only
+    // policy, where one statement per workspace cost a batch of reads spread over many
+    // workspaces a round trip per row.
+    if PgAuditConn::pipelines(rows, touches) {
+        cached::InsertAuditRows::new(rows).execute(conn).await?;
+        return Ok(());
+    }
+    let mut touches_by_ws: std::collections::BTreeMap<&str, Vec<&Touch>> = Default::default();
+    for t in touches {
+        touches_by_ws.entry(&t.workspace_id).or_default().push(t);
+    }
+    {
+        use diesel_async::{AnsiTransactionManager, TransactionManager};
+        AnsiTransactionManager::begin_transaction(conn).await?;
+    }
+    let result = async {
+        for chunk in rows.chunks(AUDIT_CHUNK) {
+            cached::InsertAuditRows::new(chunk).execute(conn).await?;
+        }
+        // A touch updates a tenant row, so it runs under its workspace's setting.
+        for (ws, touches) in &touches_by_ws {
+            set_workspace(conn, ws).await?;
+            // Within one workspace the statements are independent: pipelined.
+            let c: &AsyncPgConnection = conn;
+            futures_util::future::try_join_all(touches.iter().flat_map(|t| {
+                [
+                    cached::TouchSecret::<true>(t).execute(&mut &*c),
+                    cached::TouchVersion::<true>(t).execute(&mut &*c),
+                ]
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+    .await;
+    end_tenant(conn, result).await
+}
+
 /// [`Db::commit_secret`] on PostgreSQL: one statement ([`cached::CommitSecret`]).
 ///
 /// A racing writer shows up either as the UPDATE's failed revision check or as a key the
@@ -1052,6 +1144,21 @@ impl Db {
         })
         .await
         .map_err(|e| StoreError::Migration(e.to_string()))?
+    }
+
+    /// The audit writer's own PostgreSQL connection, held for pipelined batches; `None` on
+    /// SQLite.
+    pub async fn pg_audit_conn(&self) -> Option<StoreResult<PgAuditConn>> {
+        match self {
+            Db::Postgres(pg) => Some(
+                pg.audit
+                    .get_owned()
+                    .await
+                    .map(|c| PgAuditConn(Arc::new(c)))
+                    .map_err(StoreError::from),
+            ),
+            Db::Sqlite { .. } => None,
+        }
     }
 
     /// True for the embedded SQLite backend.
@@ -1681,50 +1788,13 @@ impl Db {
         match self {
             Db::Postgres(pg) => {
                 let mut guard = pg.audit.get().await?;
-                let conn: &mut AsyncPgConnection = &mut guard;
-                // The rows of every workspace go in together, under the audit writer's
-                // INSERT-only policy, where one statement per workspace cost a batch of
-                // reads spread over many workspaces a round trip per row.
-                if touches.is_empty() && rows.len() <= AUDIT_CHUNK {
-                    cached::InsertAuditRows::new(&rows).execute(conn).await?;
-                    return Ok(());
-                }
-                let mut touches_by_ws: std::collections::BTreeMap<&str, Vec<&Touch>> =
-                    Default::default();
-                for t in &touches {
-                    touches_by_ws.entry(&t.workspace_id).or_default().push(t);
-                }
-                {
-                    use diesel_async::{AnsiTransactionManager, TransactionManager};
-                    AnsiTransactionManager::begin_transaction(conn).await?;
-                }
-                let result = async {
-                    for chunk in rows.chunks(AUDIT_CHUNK) {
-                        cached::InsertAuditRows::new(chunk).execute(conn).await?;
-                    }
-                    // A touch updates a tenant row, so it runs under its workspace's setting.
-                    for (ws, touches) in &touches_by_ws {
-                        set_workspace(conn, ws).await?;
-                        // Within one workspace the statements are independent: pipelined.
-                        let c: &AsyncPgConnection = conn;
-                        futures_util::future::try_join_all(touches.iter().flat_map(|t| {
-                            [
-                                cached::TouchSecret::<true>(t).execute(&mut &*c),
-                                cached::TouchVersion::<true>(t).execute(&mut &*c),
-                            ]
-                        }))
-                        .await?;
-                    }
-                    Ok(())
-                }
-                .await;
-                end_tenant(conn, result).await
+                pg_append_audit(&mut guard, &rows, &touches).await
             }
-            // The rows join the writers' group transaction. They go in through diesel's
-            // synchronous API, one single-row INSERT each: that statement is prepared once
-            // per connection, where a multi-row INSERT of a new size is parsed afresh (10%
-            // of the server's CPU on hot reads), and diesel-async's wrapper would rebuild
-            // the SQL and copy the binds of every statement.
+            // The rows join the writers' group transaction, through diesel's synchronous
+            // API: diesel-async's wrapper would rebuild the SQL and copy the binds of every
+            // statement. Statements of a fixed row count stay prepared
+            // ([`cached::insert_audit_rows_sqlite`]), where a multi-row INSERT of each new
+            // size was parsed afresh (10% of the server's CPU on hot reads).
             Db::Sqlite { writer, inbox, .. } => {
                 use diesel::RunQueryDsl as Sync;
                 let inbox = audit_inbox::Inbox::takes(&rows).then(|| inbox.clone());
@@ -1736,12 +1806,7 @@ impl Db {
                             if let Some(inbox) = &inbox {
                                 inbox.append(c, &rows)?;
                             } else {
-                                for row in &rows {
-                                    Sync::execute(
-                                        diesel::insert_into(audit_log::table).values(row),
-                                        c,
-                                    )?;
-                                }
+                                cached::insert_audit_rows_sqlite::<false>(c, &rows)?;
                             }
                             for t in &touches {
                                 Sync::execute(cached::TouchSecret::<false>(t), c)?;

@@ -177,6 +177,64 @@ async fn one_row_per_request(server: &TestServer) {
 }
 both_backends!(one_row_per_request);
 
+// Many reads at once: the audit writer commits batches back to back (on PostgreSQL two are
+// in flight on its one connection), and batches that carry first reads' LastAccessedDate
+// touches run alone between them. Every request still has exactly one row, and every answered
+// read's touch is stored.
+async fn concurrent_reads_each_leave_one_row(server: &TestServer) {
+    let root = std::sync::Arc::new(Raw::new(&server.endpoint, ROOT_AKID, ROOT_SECRET));
+    let names: Vec<String> = (0..8).map(|i| unique(&format!("burst-{i}"))).collect();
+    for name in &names {
+        let r = root
+            .call_json(
+                "CreateSecret",
+                json!({"Name": name, "SecretString": "v",
+                       "ClientRequestToken": uuid::Uuid::new_v4().to_string()}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..32 {
+        let root = root.clone();
+        let names = names.clone();
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..20 {
+                let name = &names[(t + i) % names.len()];
+                let r = root
+                    .call_json("GetSecretValue", json!({"SecretId": name}))
+                    .await;
+                assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
+                ids.push(request_id(&r));
+            }
+            ids
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        ids.extend(done.expect("task"));
+    }
+    assert_eq!(ids.len(), 640);
+    let db = open_db(server).await;
+    let ws = default_workspace(&db).await;
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for row in audit_rows(&db, &ws).await {
+        *count.entry(row.request_id).or_default() += 1;
+    }
+    for id in &ids {
+        assert_eq!(count.get(id), Some(&1), "request {id}");
+    }
+    let day = today_ms();
+    for name in &names {
+        let (row, _) = stored(&db, &ws, name).await;
+        // A read just before midnight may have stored the day before.
+        let stored_day = row.last_accessed_at.expect("LastAccessedDate");
+        assert!(day - stored_day <= 86_400_000, "{name}: {stored_day}");
+    }
+}
+both_backends!(concurrent_reads_each_leave_one_row);
+
 async fn audit_pages_over_ten_thousand_rows(server: &TestServer) {
     let db = open_db(server).await;
     let workspace = db
