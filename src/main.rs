@@ -5,6 +5,7 @@ use ragnos_vault::auth::Role;
 use ragnos_vault::config::{ServerArgs, StorageArgs};
 use ragnos_vault::import::{self, ImportOptions, ImportProgress, SourceConfig, TargetWorkspace};
 use ragnos_vault::server;
+use ragnos_vault::telemetry::LogSink;
 use ragnos_vault::{admin, bootstrap};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -135,14 +136,20 @@ enum AccessKeyCommand {
     },
 }
 
-fn init_logging(default_filter: &str, file: Option<std::fs::File>) {
+fn init_logging(default_filter: &str, file: Option<std::fs::File>) -> LogSink {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAGNOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().json().with_env_filter(filter);
-    match file {
-        Some(f) => builder.with_writer(std::sync::Mutex::new(f)).init(),
-        None => builder.with_writer(std::io::stderr).init(),
-    }
+    let sink = LogSink::start(match file {
+        Some(f) => Box::new(f),
+        None => Box::new(std::io::stderr()),
+    });
+    tracing_subscriber::fmt()
+        .json()
+        .with_timer(ragnos_vault::telemetry::LogTime)
+        .with_env_filter(filter)
+        .with_writer(sink.clone())
+        .init();
+    sink
 }
 
 async fn shutdown_signal() {
@@ -324,7 +331,7 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
-    init_logging(
+    let logs = init_logging(
         if matches!(cli.command, Command::Import { .. }) {
             "warn,aws_config=error"
         } else {
@@ -356,6 +363,9 @@ fn main() -> ExitCode {
                 .map(|_| ExitCode::SUCCESS),
         }
     });
+    // The runtime's tasks are gone: nothing logs after this.
+    drop(runtime);
+    logs.write_pending();
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -155,7 +155,7 @@ pub async fn handle(
             started.elapsed(),
         );
         tracing::info!(
-            request_id = %request_id,
+            request_id = request_id.as_str(),
             route = out.route,
             status = out.status.as_u16(),
             error = out.error_code.unwrap_or(""),
@@ -248,7 +248,7 @@ pub async fn handle(
         started.elapsed(),
     );
     tracing::info!(
-        request_id = %request_id,
+        request_id = request_id.as_str(),
         operation = out.operation,
         workspace = out.workspace.as_deref().unwrap_or(""),
         status = out.status.as_u16(),

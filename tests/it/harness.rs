@@ -335,8 +335,10 @@ impl TestServer {
         )
     }
 
-    /// The server's captured logs.
+    /// The server's captured logs, once the lines of the requests made so far are written
+    /// (the server writes its log every `LOG_FLUSH_EVERY`).
     pub fn logs(&self) -> String {
+        std::thread::sleep(ragnos_vault::telemetry::LOG_FLUSH_EVERY * 3);
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 }
