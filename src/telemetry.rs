@@ -142,11 +142,11 @@ impl CacheMetrics {
 
 /// Where the JSON log lines go: gathered in memory, written out in large writes.
 ///
-/// Every request logs a line, and one `write` per line was 3.7% of the server's CPU on hot
-/// reads. Lines are written by a flusher thread every [`LOG_FLUSH_EVERY`], at once when
-/// [`LOG_FLUSH_AT`] bytes wait, and by [`LogSink::write_pending`] before the process exits. A crash
-/// loses at most the last interval's lines; the audit log, not this one, is the durable
-/// record of requests.
+/// Every request logs a line, and one `write` per line was 1.5% of the server's CPU on hot
+/// reads. Lines are written by a flusher thread every [`LOG_FLUSH_EVERY`], at once when 64
+/// KiB wait, and by [`LogSink::write_pending`] before the process exits. A crash loses at
+/// most the last interval's lines; the audit log, not this one, is the durable record of
+/// requests.
 #[derive(Clone)]
 pub struct LogSink {
     pending: Arc<Mutex<Vec<u8>>>,
