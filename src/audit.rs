@@ -260,6 +260,12 @@ async fn run_postgres(db: Db, mut rx: mpsc::Receiver<Pending>) {
                 let Batch { rows, waiting, touches } = Batch::new(collect(first, &mut rx, 0).await);
                 let count = rows.len();
                 let started = Instant::now();
+                let pipelined = PgAuditConn::pipelines(&rows, &touches);
+                if !pipelined {
+                    // It runs alone, after those in flight; if one of them failed, on a
+                    // fresh connection.
+                    failed |= drain(&mut inflight).await;
+                }
                 if failed || conn.as_mut().is_none_or(PgAuditConn::is_broken) {
                     // The pool holds one audit connection: the old one must come back
                     // first, and the pool drops it if its session broke. A connection the
@@ -280,11 +286,10 @@ async fn run_postgres(db: Db, mut rx: mpsc::Receiver<Pending>) {
                     }
                 }
                 let Some(c) = conn.as_mut() else { continue };
-                if PgAuditConn::pipelines(&rows, &touches) {
+                if pipelined {
                     let sent = c.insert(rows);
                     inflight.push_back(async move { (sent.await, count, started, waiting) });
                 } else {
-                    failed |= drain(&mut inflight).await;
                     let result = match c.append(&rows, &touches).await {
                         Some(result) => result,
                         None => Err(StoreError::Pool("audit connection still in use".into())),
