@@ -42,9 +42,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 const SLOTS: usize = 1 << 16;
 /// Longest a cached state is trusted after it was last found to match the database (ms).
 pub const MAX_AGE: u64 = 5_000;
-/// Age (ms since the last match) from which a read asks for a background recheck: early
-/// enough that the recheck lands before [`MAX_AGE`], even after waiting for company.
-const RECHECK_AFTER: u64 = 4_000;
+/// Age (ms since the last match) from which a read asks for a background recheck. The
+/// recheck itself runs at [`RECHECK_AT`], so any read between one and four seconds into
+/// an entry's life keeps it: a secret read every few seconds is never reloaded on a read's
+/// path. The floor keeps a secret read only once (the cold reads of a large database) from
+/// costing a recheck as well as its load.
+const CLAIM_AFTER: u64 = 1_000;
+/// Age at which a claimed entry is rechecked: early enough that the recheck lands before
+/// [`MAX_AGE`], even after sharing a read with entries that come due a little later.
+pub(super) const RECHECK_AT: u64 = 4_000;
 const CHANNEL: &str = "ragnos:invalidate";
 /// The channel on which nodes announce revoked access keys ([`SecretCache::announce_revocation`]).
 const REVOKED: &str = "ragnos:revoked";
@@ -484,9 +490,14 @@ impl SecretCache {
     }
 
     /// Should `entry`, just served, be rechecked? True for one caller at a time, once the
-    /// entry is [`RECHECK_AFTER`] old; that caller must later report [`Self::rechecked`].
+    /// entry is [`CLAIM_AFTER`] old; that caller must later report [`Self::rechecked`].
     pub(super) fn claim_recheck(&self, entry: &CachedState) -> bool {
-        self.age(entry) > RECHECK_AFTER && !entry.rechecking.swap(true, Ordering::AcqRel)
+        self.age(entry) > CLAIM_AFTER && !entry.rechecking.swap(true, Ordering::AcqRel)
+    }
+
+    /// When a claimed `entry` should be rechecked, on [`Self::clock`].
+    pub(super) fn recheck_due(&self, entry: &CachedState) -> u64 {
+        entry.checked.load(Ordering::Acquire) + RECHECK_AT
     }
 
     /// A recheck of `entry` ended. On [`RecheckOutcome::Current`] the entry is trusted for

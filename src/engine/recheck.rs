@@ -6,36 +6,71 @@
 //! `MAX_AGE`: with 10,000 hot secrets that is 2,000 reloads a second, each a full state read
 //! on the request's path (a quarter of PostgreSQL's hot-read throughput, and its p99).
 //!
-//! Instead, a read that finds its state a few seconds old queues it here. This task reads
-//! the rows of the queued secrets in one go, whatever their workspaces
-//! ([`Db::states_across`]), and an entry that still equals them is trusted again from the
-//! moment just before that read. An entry that differs, or whose recheck failed, is left to
-//! expire; the next read reloads it. Reading one workspace at a time cost PostgreSQL a
-//! transaction per workspace: with a few hot secrets in each of thousands of workspaces,
-//! a third of its read throughput.
+//! Instead, a read that finds its state a second or more old queues it here, and this task
+//! rechecks it when it is [`RECHECK_AT`](super::cache::RECHECK_AT) old. It reads the rows of all entries then due in
+//! one go, whatever their workspaces ([`Db::states_across`]), and an entry that still
+//! equals them is trusted again from the moment just before that read. An entry that
+//! differs, or whose recheck failed, is left to expire; the next read reloads it. Reading
+//! one workspace at a time cost PostgreSQL a transaction per workspace: with a few hot
+//! secrets in each of thousands of workspaces, a third of its read throughput.
+//!
+//! Queuing at the read but rechecking on a schedule matters for secrets read about once a
+//! second. When a read itself had to come in the last second before expiry to queue a
+//! recheck, a third of 10,000 secrets read at that rate were reloaded every five seconds
+//! (2026-12-01, PostgreSQL: about 400 reloads a second, each a transaction of five
+//! statements, out of 15,000 reads).
 
 use super::SecretState;
 use super::cache::{CachedState, RecheckOutcome as Outcome, SecretCache};
 use crate::store::{Db, StateRows, VersionMetaRow};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Most entries waiting for a recheck; a read that finds the queue full skips it.
+/// Most entries on their way to this task; a read that finds the channel full skips it.
 const QUEUE: usize = 16_384;
+/// Most entries waiting for their time; beyond it a queued entry is left to expire. As many
+/// as the cache holds states, so only an overfull cache gets here.
+const WAITING: usize = 100_000;
 /// Most secrets per database read.
 const BATCH: usize = 500;
 /// Reads running at once (each takes a pooled connection).
 const CONCURRENCY: usize = 2;
-/// How long the first queued entry waits for others to share its read. Without the wait
-/// nearly every read carried one secret, costing more than the reloads it replaced. The
-/// entries were queued at `RECHECK_AFTER`, well before `MAX_AGE`, so waiting costs nothing.
-const COLLECT: std::time::Duration = std::time::Duration::from_millis(200);
+/// When an entry comes due, those due within this many milliseconds more are rechecked
+/// with it. Without company nearly every read carried one secret, costing more than the
+/// reloads it replaced; the entries are due at [`RECHECK_AT`](super::cache::RECHECK_AT), a second before expiry, so a
+/// little earlier costs nothing.
+const COMPANY_MS: u64 = 250;
 
 /// One cached state to recheck, with its workspace.
 pub(super) struct Recheck {
     workspace_id: String,
     entry: Arc<CachedState>,
+}
+
+/// A queued recheck ordered by when it is due (then by arrival, so the order is total).
+struct Waiting {
+    due: u64,
+    seq: u64,
+    recheck: Recheck,
+}
+
+impl PartialEq for Waiting {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl Eq for Waiting {}
+impl PartialOrd for Waiting {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Waiting {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
 }
 
 /// Where reads queue the states they want rechecked.
@@ -67,27 +102,49 @@ impl Rechecks {
     }
 }
 
-/// Take queued rechecks in batches until every sender is gone.
+/// Hold queued rechecks until they are due, then recheck them in batches, until every
+/// sender is gone.
 async fn run(db: Db, cache: Arc<SecretCache>, mut rx: mpsc::Receiver<Recheck>) {
     use futures_util::StreamExt;
-    while let Some(first) = rx.recv().await {
-        tokio::time::sleep(COLLECT).await;
-        let mut queued = Vec::new();
-        let mut next = Some(first);
-        while let Some(r) = next {
-            queued.push(r);
-            next = if queued.len() < QUEUE {
-                rx.try_recv().ok()
-            } else {
-                None
-            };
+    let mut waiting: BinaryHeap<Reverse<Waiting>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut wait = |waiting: &mut BinaryHeap<Reverse<Waiting>>, recheck: Recheck| {
+        if waiting.len() >= WAITING {
+            cache.rechecked(&recheck.entry, Outcome::Failed);
+            return;
         }
-        futures_util::stream::iter(queued.chunks(BATCH))
-            .for_each_concurrent(CONCURRENCY, |chunk| {
-                let (db, cache) = (&db, &cache);
-                async move { recheck(db, cache, chunk).await }
-            })
-            .await;
+        seq += 1;
+        let due = cache.recheck_due(&recheck.entry);
+        waiting.push(Reverse(Waiting { due, seq, recheck }));
+    };
+    loop {
+        let next_due = waiting.peek().map(|w| w.0.due);
+        let sleep = next_due.map(|due| due.saturating_sub(cache.clock()));
+        tokio::select! {
+            received = rx.recv() => match received {
+                Some(r) => wait(&mut waiting, r),
+                None => return,
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(sleep.unwrap_or(0))),
+                if sleep.is_some() => {
+                while let Ok(r) = rx.try_recv() {
+                    wait(&mut waiting, r);
+                }
+                let horizon = cache.clock() + COMPANY_MS;
+                let mut due = Vec::new();
+                while waiting.peek().is_some_and(|w| w.0.due <= horizon) {
+                    if let Some(Reverse(w)) = waiting.pop() {
+                        due.push(w.recheck);
+                    }
+                }
+                futures_util::stream::iter(due.chunks(BATCH))
+                    .for_each_concurrent(CONCURRENCY, |chunk| {
+                        let (db, cache) = (&db, &cache);
+                        async move { recheck(db, cache, chunk).await }
+                    })
+                    .await;
+            }
+        }
     }
 }
 

@@ -326,11 +326,21 @@ async fn scrape(server: &TestServer) -> String {
 
 /// A cache counter (`vault_cache_hits_total` or `…_misses_total`) of one cache.
 fn cache_count(text: &str, metric: &str, cache: &str) -> f64 {
+    sum_of(text, metric, &format!("cache=\"{cache}\""))
+}
+
+/// The sum of the samples of `metric` whose labels contain `label` (`key="value"`).
+fn sum_of(text: &str, metric: &str, label: &str) -> f64 {
     parse(text)
         .into_iter()
-        .filter(|(n, labels, _)| n == metric && labels.contains(&format!("cache=\"{cache}\"")))
+        .filter(|(n, labels, _)| n == metric && labels.contains(label))
         .map(|(_, _, v)| v)
         .sum()
+}
+
+/// How much the samples of `metric` whose labels contain `label` grew between two scrapes.
+fn delta(before: &str, after: &str, metric: &str, label: &str) -> f64 {
+    sum_of(after, metric, label) - sum_of(before, metric, label)
 }
 
 // A read that misses the cache loads the AWSCURRENT version's value with the secret's state,
@@ -448,16 +458,7 @@ async fn hot_states_are_rechecked_and_outside_writes_still_show(server: &TestSer
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let after = scrape(server).await;
-    let delta = |metric: &str, label: &str| {
-        let of = |text: &str| -> f64 {
-            parse(text)
-                .into_iter()
-                .filter(|(n, labels, _)| n == metric && labels.contains(label))
-                .map(|(_, _, v)| v)
-                .sum()
-        };
-        of(&after) - of(&before)
-    };
+    let delta = |metric: &str, label: &str| delta(&before, &after, metric, label);
     assert_eq!(
         delta("vault_cache_misses_total", "cache=\"state\""),
         0.0,
@@ -482,6 +483,55 @@ async fn hot_states_are_rechecked_and_outside_writes_still_show(server: &TestSer
     }
 }
 crate::both_backends!(hot_states_are_rechecked_and_outside_writes_still_show);
+
+// A secret read every few seconds, never in the last second before its state would expire,
+// is still never reloaded on a read's path: a read queues the recheck, which runs on time.
+async fn states_read_every_few_seconds_stay_cached(server: &TestServer) {
+    let c = root_client(server);
+    let name = unique("sparse");
+    c.create_secret()
+        .name(&name)
+        .secret_string("v")
+        .send()
+        .await
+        .expect("create");
+    // Described, not read, as above: no LastAccessedDate write changes the state.
+    let describe = || async {
+        c.describe_secret()
+            .secret_id(&name)
+            .send()
+            .await
+            .expect("describe");
+    };
+    describe().await;
+    let before = scrape(server).await;
+    // Reads at 3, 6, 9 and 12 s: the state is 3 s old at each, below the 4 s from which
+    // reads used to ask for a recheck, and is 6 s old by the second unless it was rechecked.
+    for _ in 0..4 {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        describe().await;
+    }
+    let after = scrape(server).await;
+    assert_eq!(
+        delta(
+            &before,
+            &after,
+            "vault_cache_misses_total",
+            "cache=\"state\""
+        ),
+        0.0,
+        "a state read every 3 s expired and was reloaded on a read's path"
+    );
+    assert!(
+        delta(
+            &before,
+            &after,
+            "vault_cache_rechecks_total",
+            "result=\"current\""
+        ) >= 3.0
+    );
+}
+crate::both_backends!(states_read_every_few_seconds_stay_cached);
 
 // A ListSecrets page is served from the cache until a write in its workspace: the next
 // listing after a write's response shows it. A write from outside every server still shows
