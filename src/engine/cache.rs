@@ -188,11 +188,24 @@ fn slot_of(workspace_id: &str, region: &str, name: &str) -> usize {
 }
 
 fn state_key(workspace_id: &str, region: &str, secret_id: &str) -> String {
-    format!("{workspace_id}\u{0}{region}\u{0}{secret_id}")
+    joined(&[workspace_id, region, secret_id])
 }
 
 fn version_key(secret_id: &str, version_id: &str) -> String {
-    format!("{secret_id}\u{0}{version_id}")
+    joined(&[secret_id, version_id])
+}
+
+/// `parts` joined by NULs (which no id or name holds), in one allocation. A read builds
+/// four such keys; through `format!` they were 4% of a hot read's CPU (2026-12-01 profile).
+fn joined(parts: &[&str]) -> String {
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push('\u{0}');
+        }
+        key.push_str(part);
+    }
+    key
 }
 
 fn shared_key(slot: usize) -> String {

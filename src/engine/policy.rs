@@ -500,7 +500,7 @@ fn optional_string(m: &Map<String, Value>, key: &str) -> Result<Option<String>, 
 
 /// Quote user text in a message, cut short so a 20 KB policy cannot flood an error.
 fn quoted(s: &str) -> String {
-    let short: String = s.chars().take(64).collect();
+    let short: String = crate::engine::validate::char_prefix(s, 64).to_string();
     let ellipsis = if short.len() < s.len() { "…" } else { "" };
     format!("{short:?}{ellipsis}")
 }

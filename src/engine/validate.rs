@@ -17,7 +17,15 @@ fn violation(member: &str, shown: Option<&str>, why: &str) -> EngineError {
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
+    char_prefix(s, max).to_string()
+}
+
+/// The first `max` characters of `s` (all of it if shorter), without copying.
+pub fn char_prefix(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
 }
 
 /// A required member is missing.
@@ -275,4 +283,20 @@ pub fn one_of(member: &str, v: &str, allowed: &[&str]) -> Result<(), EngineError
             allowed.join(", ")
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::char_prefix;
+
+    #[test]
+    fn char_prefix_counts_characters_not_bytes() {
+        assert_eq!(char_prefix("abc", 5), "abc");
+        assert_eq!(char_prefix("abc", 3), "abc");
+        assert_eq!(char_prefix("abc", 2), "ab");
+        assert_eq!(char_prefix("", 2), "");
+        // Two-, three- and four-byte characters are never cut in half.
+        assert_eq!(char_prefix("é✓🔑x", 3), "é✓🔑");
+        assert_eq!(char_prefix("é✓🔑x", 0), "");
+    }
 }

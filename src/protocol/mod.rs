@@ -265,11 +265,12 @@ struct ResourceNames {
 /// The resource a request body names (SecretId, Name or SecretIdList), bounded in size.
 pub fn resource_of(body: &[u8]) -> Option<String> {
     let names: ResourceNames = serde_json::from_slice(body).ok()?;
-    let id = names
+    let mut id = names
         .secret_id
         .or(names.name)
         .or_else(|| names.secret_id_list.map(|l| l.join(",")))?;
-    Some(id.chars().take(2048).collect())
+    id.truncate(crate::engine::validate::char_prefix(&id, 2048).len());
+    Some(id)
 }
 
 /// What one AWS request produced, ready for the HTTP layer.
@@ -404,7 +405,7 @@ impl Protocol {
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect());
+            .map(|s| crate::engine::validate::char_prefix(s, 512).to_string());
         let mut row = crate::audit::template(
             "aws",
             operation,

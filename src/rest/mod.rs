@@ -549,12 +549,12 @@ impl Rest {
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect());
+            .map(|s| crate::engine::validate::char_prefix(s, 512).to_string());
         let row = crate::audit::template(
             "rest",
             "unknown",
             "api",
-            Some(parts.uri.path().chars().take(1024).collect()),
+            Some(crate::engine::validate::char_prefix(parts.uri.path(), 1024).to_string()),
             request_id,
             peer.map(|p| p.ip().to_string()),
             user_agent,
@@ -662,7 +662,7 @@ impl Rest {
             .or_else(|| params.user_id.clone())
             .or_else(|| params.access_key_id.clone())
             .or_else(|| params.workspace_id.clone())
-            .map(|s| s.chars().take(2048).collect());
+            .map(|s| crate::engine::validate::char_prefix(&s, 2048).to_string());
         call.params = params;
 
         let body = match Limited::new(body, crate::server::MAX_BODY_BYTES)
@@ -871,7 +871,7 @@ impl Rest {
         let req: LoginBody = parse_body(body)?;
         let password = Zeroizing::new(req.password);
         let email = req.email.trim().to_lowercase();
-        call.row.resource_id = Some(email.chars().take(254).collect());
+        call.row.resource_id = Some(crate::engine::validate::char_prefix(&email, 254).to_string());
         let now_ms = call.now_ms();
         let user: Option<UserRow> = if email.is_empty() {
             None
@@ -927,7 +927,8 @@ impl Rest {
         body: &[u8],
     ) -> Result<Reply, RestError> {
         let req: CreateWorkspaceBody = parse_body(body)?;
-        call.row.resource_id = Some(req.name.chars().take(64).collect());
+        call.row.resource_id =
+            Some(crate::engine::validate::char_prefix(&req.name, 64).to_string());
         let memberships = self.db().memberships_of_user(&user.id).await?;
         if !memberships.iter().any(|m| m.role == Role::Admin.as_str()) {
             return Err(RestError::forbidden(

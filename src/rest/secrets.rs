@@ -289,7 +289,8 @@ impl super::Rest {
         body: &[u8],
     ) -> Result<Reply, RestError> {
         let req: CreateBody = parse_body(body)?;
-        call.row.resource_id = Some(req.key.chars().take(2048).collect());
+        call.row.resource_id =
+            Some(crate::engine::validate::char_prefix(&req.key, 2048).to_string());
         member
             .access
             .check_name(&req.key)
@@ -589,7 +590,7 @@ impl super::Rest {
             return Err(RestError::bad_request("prefix cannot start with '!'."));
         }
         if let Some(p) = &prefix {
-            call.row.resource_id = Some(p.chars().take(512).collect());
+            call.row.resource_id = Some(crate::engine::validate::char_prefix(p, 512).to_string());
         }
         let limit = parse_limit(call, 100, 100)?;
         let now = call.now_ms();
