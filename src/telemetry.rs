@@ -20,7 +20,15 @@ pub fn install() -> Option<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(OPERATION_DURATION.into()), &buckets)
         .ok()?
-        .set_buckets_for_metric(Matcher::Prefix("vault_audit_".into()), &buckets)
+        .set_buckets_for_metric(Matcher::Full("vault_audit_commit_seconds".into()), &buckets)
+        .ok()?
+        // Rows, not seconds: up to the writer's largest batch (`audit::MAX_BATCH`).
+        .set_buckets_for_metric(
+            Matcher::Full("vault_audit_batch_size".into()),
+            &[
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ],
+        )
         .ok()?
         .install_recorder()
         .ok()?;

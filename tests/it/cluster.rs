@@ -307,6 +307,20 @@ async fn metrics_parse_and_move_with_traffic() {
     ] {
         assert!(after.contains(needed), "{needed} missing from /metrics");
     }
+    // Batch sizes are counted in rows: every batch lands in a finite bucket (a batch holds
+    // at most 1,024 rows), and the one-row batches of these sequential reads in the first.
+    let batches = |le: &str| {
+        parse(&after)
+            .into_iter()
+            .filter(|(n, labels, _)| {
+                n == "vault_audit_batch_size_bucket" && labels.contains(&format!("le=\"{le}\""))
+            })
+            .map(|(_, _, v)| v)
+            .sum::<f64>()
+    };
+    assert!(batches("+Inf") >= 6.0);
+    assert_eq!(batches("1024"), batches("+Inf"));
+    assert!(batches("1") >= 1.0);
     // Bounded labels: no secret names or values.
     assert!(!after.contains(&name));
     assert!(!after.contains("secret-metric-value"));
