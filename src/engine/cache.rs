@@ -99,6 +99,17 @@ pub(super) struct CachedList {
     loaded: u64,
     /// When a listed secret's recovery window ends (epoch ms), which changes the page.
     until: Option<i64>,
+    /// A reader has asked for this page to be read again ahead of its expiry.
+    refreshing: Arc<AtomicBool>,
+}
+
+/// A cached ListSecrets page that may be served.
+pub(super) struct ListHit {
+    /// The page.
+    pub(super) output: Arc<ListSecretsOutput>,
+    /// This reader should have the page read again in the background: it is
+    /// [`RECHECK_AT`] old, and no other reader was asked.
+    pub(super) refresh: bool,
 }
 
 /// Weighs a cached page by the secrets it lists, so memory, not page count, is bounded.
@@ -372,10 +383,12 @@ impl SecretCache {
         workspace_id: &str,
         region: &str,
         now: i64,
-    ) -> Option<Arc<ListSecretsOutput>> {
-        let page = self.lists.get(key).filter(|p| {
-            self.clock().saturating_sub(p.loaded) <= MAX_AGE && p.until.is_none_or(|t| now < t)
-        });
+    ) -> Option<ListHit> {
+        let age = |p: &CachedList| self.clock().saturating_sub(p.loaded);
+        let page = self
+            .lists
+            .get(key)
+            .filter(|p| age(p) <= MAX_AGE && p.until.is_none_or(|t| now < t));
         let fresh = match &page {
             Some(p) => {
                 let slot = slot_of(workspace_id, region, LISTING);
@@ -384,7 +397,12 @@ impl SecretCache {
             None => false,
         };
         self.list_metrics.count(fresh);
-        page.filter(|_| fresh).map(|p| p.output)
+        let page = page.filter(|_| fresh)?;
+        let refresh = age(&page) > RECHECK_AT && !page.refreshing.swap(true, Ordering::AcqRel);
+        Some(ListHit {
+            output: page.output,
+            refresh,
+        })
     }
 
     /// Generations to remember before reading a ListSecrets page of (workspace, Region).
@@ -411,6 +429,7 @@ impl SecretCache {
             shared_gen: snapshot.shared,
             loaded: self.clock(),
             until,
+            refreshing: Arc::new(AtomicBool::new(false)),
         };
         self.lists.insert(key, page);
     }

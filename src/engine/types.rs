@@ -151,7 +151,7 @@ pub struct DeleteSecretInput {
 }
 
 /// ListSecrets input.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListSecretsInput {
     pub include_planned_deletion: Option<bool>,
