@@ -7,12 +7,13 @@
 //! on the request's path (a quarter of PostgreSQL's hot-read throughput, and its p99).
 //!
 //! Instead, a read that finds its state a second or more old queues it here, and this task
-//! rechecks it when it is [`RECHECK_AT`](super::cache::RECHECK_AT) old. It reads the rows of all entries then due in
-//! one go, whatever their workspaces ([`Db::states_across`]), and an entry that still
-//! equals them is trusted again from the moment just before that read. An entry that
-//! differs, or whose recheck failed, is left to expire; the next read reloads it. Reading
-//! one workspace at a time cost PostgreSQL a transaction per workspace: with a few hot
-//! secrets in each of thousands of workspaces, a third of its read throughput.
+//! rechecks it when it is [`RECHECK_AT`](super::cache::RECHECK_AT) old. It reads the rows
+//! of all entries then due in one go, whatever their workspaces ([`Db::states_across`]),
+//! and an entry that still equals them is trusted again from the moment just before that
+//! read. An entry that differs, or whose recheck failed, is left to expire; the next read
+//! reloads it. Reading one workspace at a time cost PostgreSQL a transaction per
+//! workspace: with a few hot secrets in each of thousands of workspaces, a third of its
+//! read throughput.
 //!
 //! Queuing at the read but rechecking on a schedule matters for secrets read about once a
 //! second. When a read itself had to come in the last second before expiry to queue a
@@ -39,8 +40,9 @@ const BATCH: usize = 500;
 const CONCURRENCY: usize = 2;
 /// When an entry comes due, those due within this many milliseconds more are rechecked
 /// with it. Without company nearly every read carried one secret, costing more than the
-/// reloads it replaced; the entries are due at [`RECHECK_AT`](super::cache::RECHECK_AT), a second before expiry, so a
-/// little earlier costs nothing.
+/// reloads it replaced; the entries are due at
+/// [`RECHECK_AT`](super::cache::RECHECK_AT), a second before expiry, so a little earlier
+/// costs nothing.
 const COMPANY_MS: u64 = 250;
 
 /// One cached state to recheck, with its workspace.
