@@ -128,8 +128,9 @@ pub struct AuthHeader {
     pub region: String,
     /// The credential scope service (equal to the expected service once parsed).
     pub service: String,
-    /// The signed header names: lowercase, sorted, unique, and including `host`.
-    pub signed_headers: Vec<String>,
+    /// The `SignedHeaders` list as sent: names lowercase, sorted, unique, joined by `;`, and
+    /// including `host`. One string, where a vector of names cost an allocation per name.
+    pub signed_headers: String,
     /// The request time as used in the string to sign, `YYYYMMDDTHHMMSSZ`.
     pub amz_date: String,
     /// The signature as sent (lowercase hex when well-formed).
@@ -143,6 +144,32 @@ impl AuthHeader {
             "{}/{}/{}/{TERMINATOR}",
             self.date, self.region, self.service
         )
+    }
+
+    /// The signed header names, in order.
+    pub fn signed_header_names(&self) -> impl Iterator<Item = &str> {
+        self.signed_headers.split(';')
+    }
+
+    /// The string to sign, in the pieces it is made of, for the canonical request whose
+    /// SHA-256 is `canonical_hash` (lowercase hex): the verifier feeds them to the HMAC as
+    /// they are, without joining them first.
+    fn string_to_sign_parts<'a>(&'a self, canonical_hash: &'a [u8; 64]) -> [&'a [u8]; 13] {
+        [
+            ALGORITHM.as_bytes(),
+            b"\n",
+            self.amz_date.as_bytes(),
+            b"\n",
+            self.date.as_bytes(),
+            b"/",
+            self.region.as_bytes(),
+            b"/",
+            self.service.as_bytes(),
+            b"/",
+            TERMINATOR.as_bytes(),
+            b"\n",
+            canonical_hash,
+        ]
     }
 }
 
@@ -230,7 +257,7 @@ pub fn parse(
         &amz_date,
     )?;
 
-    let signed_headers = parse_signed_headers(signed_headers)?;
+    check_signed_headers(signed_headers)?;
     // Host binds the signature to this endpoint, the date header to this time window.
     let date_display = if date_header == "date" {
         "'Date'"
@@ -241,7 +268,7 @@ pub fn parse(
         ("host", "'Host' or ':authority'"),
         (date_header, date_display),
     ] {
-        if !is_listed(&signed_headers, required) {
+        if !is_listed(signed_headers, required) {
             return Err(incomplete(&format!(
                 "{display} must be a 'SignedHeader' in the AWS Authorization."
             )));
@@ -250,7 +277,7 @@ pub fn parse(
     // Stricter than AWS JSON services, like S3: every x-amz-* header must be signed. Otherwise an
     // unsigned X-Amz-Target could be swapped on a captured request to run another operation.
     let mut names = headers.keys().map(http::HeaderName::as_str);
-    if let Some(name) = names.find(|n| n.starts_with("x-amz-") && !is_listed(&signed_headers, n)) {
+    if let Some(name) = names.find(|n| n.starts_with("x-amz-") && !is_listed(signed_headers, n)) {
         return Err(incomplete(&format!(
             "There were headers present in the request which were not signed: '{name}'."
         )));
@@ -263,7 +290,7 @@ pub fn parse(
         date: (*scope_date).to_owned(),
         region: (*region).to_owned(),
         service: (*service).to_owned(),
-        signed_headers,
+        signed_headers: signed_headers.to_owned(),
         amz_date,
         signature: signature.to_owned(),
     })
@@ -334,11 +361,9 @@ fn check_scope(
     Ok(())
 }
 
-/// Whether `name` is in the sorted `SignedHeaders` list.
-fn is_listed(signed_headers: &[String], name: &str) -> bool {
-    signed_headers
-        .binary_search_by(|h| h.as_str().cmp(name))
-        .is_ok()
+/// Whether `name` is in the `SignedHeaders` list (a handful of names: a scan is quickest).
+fn is_listed(signed_headers: &str, name: &str) -> bool {
+    signed_headers.split(';').any(|h| h == name)
 }
 
 /// Step 2: recompute the signature over method, raw URI, signed headers and `body`, and compare.
@@ -350,8 +375,8 @@ pub fn verify(
     body: &[u8],
     key: &SigningKey,
 ) -> Result<(), SigV4Error> {
-    let payload_hash = hex::encode(Sha256::digest(body));
-    let canonical = canonical_request(auth, method, uri, headers, &payload_hash)?;
+    let payload_hash = hex32(&Sha256::digest(body).into());
+    let canonical = canonical_request(auth, method, uri, headers, hex_str(&payload_hash))?;
     verify_canonical(auth, &canonical, key)
 }
 
@@ -377,12 +402,10 @@ pub fn canonical_request(
 
 /// The SigV4 string to sign for a canonical request.
 pub fn string_to_sign(auth: &AuthHeader, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{}\n{}\n{}",
-        auth.amz_date,
-        auth.credential_scope(),
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    )
+    let hash = hex32(&Sha256::digest(canonical_request.as_bytes()).into());
+    let parts = auth.string_to_sign_parts(&hash).concat();
+    // Every part is ASCII or was a `&str`.
+    String::from_utf8(parts).unwrap_or_default()
 }
 
 /// Signs the string to sign for `canonical` and compares with the sent signature in constant time.
@@ -391,12 +414,13 @@ fn verify_canonical(
     canonical: &str,
     key: &SigningKey,
 ) -> Result<(), SigV4Error> {
-    let expected = hex::encode(hmac_sha256(
+    let hash = hex32(&Sha256::digest(canonical.as_bytes()).into());
+    let expected = hex32(&hmac_sha256_parts(
         &key.0,
-        string_to_sign(auth, canonical).as_bytes(),
+        &auth.string_to_sign_parts(&hash),
     ));
     // Length is public (always 64 for us); ct_eq answers false at once for other lengths.
-    if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+    if bool::from(expected.as_slice().ct_eq(auth.signature.as_bytes())) {
         Ok(())
     } else {
         Err(SigV4Error::Mismatch)
@@ -419,9 +443,10 @@ pub fn authorization(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<String, SigV4Error> {
-    let mut signed_headers: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
-    signed_headers.sort();
-    signed_headers.dedup();
+    let mut names: Vec<&str> = headers.keys().map(http::HeaderName::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    let signed_headers = names.join(";");
     let auth = AuthHeader {
         access_key_id: access_key_id.to_owned(),
         date: amz_date.get(..8).ok_or(SigV4Error::Mismatch)?.to_owned(),
@@ -431,16 +456,18 @@ pub fn authorization(
         amz_date: amz_date.to_owned(),
         signature: String::new(),
     };
-    let payload = hex::encode(Sha256::digest(body));
-    let canonical = build_canonical_request(&auth, method, path, "", None, headers, &payload)?;
-    let signature = hex::encode(hmac_sha256(
+    let payload = hex32(&Sha256::digest(body).into());
+    let canonical =
+        build_canonical_request(&auth, method, path, "", None, headers, hex_str(&payload))?;
+    let signature = hex32(&hmac_sha256(
         &key.0,
         string_to_sign(&auth, &canonical).as_bytes(),
     ));
     Ok(format!(
-        "{ALGORITHM} Credential={access_key_id}/{}, SignedHeaders={}, Signature={signature}",
+        "{ALGORITHM} Credential={access_key_id}/{}, SignedHeaders={}, Signature={}",
         auth.credential_scope(),
-        auth.signed_headers.join(";")
+        auth.signed_headers,
+        hex_str(&signature)
     ))
 }
 
@@ -462,17 +489,24 @@ fn build_canonical_request(
     let mut out = String::with_capacity(256 + raw_path.len() + raw_query.len());
     out.push_str(method);
     out.push('\n');
-    out.push_str(&canonical_uri(raw_path));
+    // The JSON protocol always posts to `/` with no query: no work, no allocation.
+    if raw_path == "/" {
+        out.push('/');
+    } else {
+        out.push_str(&canonical_uri(raw_path));
+    }
     out.push('\n');
-    out.push_str(&canonical_query(raw_query));
+    if !raw_query.is_empty() {
+        out.push_str(&canonical_query(raw_query));
+    }
     out.push('\n');
-    for name in &auth.signed_headers {
+    for name in auth.signed_header_names() {
         out.push_str(name);
         out.push(':');
-        let mut values = headers.get_all(name.as_str()).iter().peekable();
+        let mut values = headers.get_all(name).iter().peekable();
         if values.peek().is_none() {
             // HTTP/2 carries the host as `:authority`, which hyper puts in the URI instead.
-            match (name.as_str(), authority) {
+            match (name, authority) {
                 ("host", Some(authority)) => out.push_str(authority),
                 _ => return Err(SigV4Error::Mismatch),
             }
@@ -488,7 +522,7 @@ fn build_canonical_request(
         out.push('\n');
     }
     out.push('\n');
-    out.push_str(&auth.signed_headers.join(";"));
+    out.push_str(&auth.signed_headers);
     out.push('\n');
     out.push_str(payload_sha256);
     Ok(out)
@@ -550,26 +584,32 @@ fn push_trimmed(out: &mut String, value: &str) {
     }
 }
 
-/// Splits `SignedHeaders` and insists on the form signers produce: lowercase, sorted, unique.
-fn parse_signed_headers(list: &str) -> Result<Vec<String>, SigV4Error> {
-    let names: Vec<String> = list.split(';').map(str::to_owned).collect();
-    let valid_name = |n: &String| {
+/// Insists that `SignedHeaders` has the form signers produce: lowercase, sorted, unique.
+fn check_signed_headers(list: &str) -> Result<(), SigV4Error> {
+    let valid_name = |n: &str| {
         !n.is_empty()
             && n.bytes().all(|b| {
                 b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
             })
     };
-    if !names.iter().all(valid_name) {
+    if !list.split(';').all(valid_name) {
         return Err(incomplete(&format!(
             "SignedHeaders must be lowercase header names separated by ';', got '{list}'."
         )));
     }
-    if !names.windows(2).all(|w| w[0] < w[1]) {
+    let mut names = list.split(';');
+    let mut previous = names.next();
+    let sorted = names.all(|n| {
+        let ordered = previous.is_some_and(|p| p < n);
+        previous = Some(n);
+        ordered
+    });
+    if !sorted {
         return Err(incomplete(&format!(
             "SignedHeaders must be sorted and unique, got '{list}'."
         )));
     }
-    Ok(names)
+    Ok(())
 }
 
 /// Returns the one value of header `name`, or an error when it is sent more than once.
@@ -635,9 +675,31 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+/// Lowercase hex of a SHA-256 or HMAC-SHA256 output, on the stack: `hex::encode` builds
+/// its `String` a `char` at a time, and a request hashes three of them.
+fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    out
+}
+
+/// The text of [`hex32`]'s output (always ASCII).
+fn hex_str(hex: &[u8; 64]) -> &str {
+    std::str::from_utf8(hex).unwrap_or_default()
+}
+
 /// HMAC-SHA256 without a fallible constructor: HMAC zero-pads a key to the block size (and hashes
 /// keys longer than a block first), so building that block ourselves is exact and cannot fail.
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    hmac_sha256_parts(key, &[data])
+}
+
+/// [`hmac_sha256`] of the concatenation of `parts`.
+fn hmac_sha256_parts(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut block = Zeroizing::new([0u8; 64]);
     if key.len() > block.len() {
         block[..32].copy_from_slice(&Sha256::digest(key));
@@ -645,7 +707,9 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
         block[..key.len()].copy_from_slice(key);
     }
     let mut mac = <HmacSha256 as KeyInit>::new(&(*block).into());
-    mac.update(data);
+    for part in parts {
+        mac.update(part);
+    }
     mac.finalize().into_bytes().into()
 }
 
@@ -1026,7 +1090,7 @@ mod tests {
             ),
             ("20150830", "us-east-1", "service")
         );
-        assert_eq!(auth.signed_headers, ["host", "x-amz-date"]);
+        assert_eq!(auth.signed_headers, "host;x-amz-date");
         assert_eq!(
             auth.credential_scope(),
             "20150830/us-east-1/service/aws4_request"
