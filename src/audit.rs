@@ -54,9 +54,11 @@ impl AuditContext {
     }
 
     /// The final row for a request whose row was not written by a mutation.
-    pub fn finish(&self, outcome: &str, status: u16) -> AuditRow {
-        let mut row = self.template.clone();
-        row.outcome = outcome.to_string();
+    pub fn finish(self, outcome: &str, status: u16) -> AuditRow {
+        let mut row = self.template;
+        if row.outcome != outcome {
+            row.outcome = outcome.to_string();
+        }
         row.status = i32::from(status);
         row
     }
