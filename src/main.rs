@@ -144,8 +144,7 @@ fn init_logging(default_filter: &str, file: Option<std::fs::File>) -> LogSink {
         None => Box::new(std::io::stderr()),
     });
     tracing_subscriber::fmt()
-        .json()
-        .with_timer(ragnos_vault::telemetry::LogTime)
+        .event_format(ragnos_vault::telemetry::JsonLine)
         .with_env_filter(filter)
         .with_writer(sink.clone())
         .init();

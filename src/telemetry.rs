@@ -4,6 +4,7 @@
 //! `success`. Never a secret name, a workspace id or a value.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -247,6 +248,151 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
     }
 }
 
+/// The JSON log line of one event, one object per line, in the shape tracing-subscriber's
+/// JSON formatter writes: `{"timestamp":…,"level":…,"fields":{"message":…,…},"target":…}`,
+/// with `"spans":[{"name":…},…]` after the fields inside spans.
+///
+/// Every request logs a line. The stock formatter serializes each field through serde and
+/// a map visitor: 6% of the server's CPU on hot reads. This one writes the text directly.
+pub struct JsonLine;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLine
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut w: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing_subscriber::fmt::time::FormatTime;
+        let meta = event.metadata();
+        w.write_str("{\"timestamp\":\"")?;
+        LogTime.format_time(&mut w)?;
+        w.write_str("\",\"level\":\"")?;
+        w.write_str(meta.level().as_str())?;
+        w.write_str("\",\"fields\":{")?;
+        let mut fields = JsonFields {
+            w: &mut w,
+            first: true,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        w.write_str("},\"target\":")?;
+        json_str(&mut w, meta.target())?;
+        if let Some(scope) = ctx.event_scope() {
+            w.write_str(",\"spans\":[")?;
+            for (i, span) in scope.from_root().enumerate() {
+                w.write_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" })?;
+                json_str(&mut w, span.name())?;
+                w.write_char('}')?;
+            }
+            w.write_char(']')?;
+        }
+        w.write_str("}\n")
+    }
+}
+
+/// Writes an event's fields as JSON members.
+struct JsonFields<'a, 'w> {
+    w: &'a mut tracing_subscriber::fmt::format::Writer<'w>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl JsonFields<'_, '_> {
+    /// `"name":` then the value `value` writes.
+    fn member(
+        &mut self,
+        field: &tracing::field::Field,
+        value: impl FnOnce(&mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result,
+    ) {
+        if self.result.is_err() {
+            return;
+        }
+        let w = &mut *self.w;
+        self.result = (|| {
+            if !std::mem::take(&mut self.first) {
+                w.write_str(",")?;
+            }
+            json_str(w, field.name())?;
+            w.write_str(":")?;
+            value(w)
+        })();
+    }
+}
+
+impl tracing::field::Visit for JsonFields<'_, '_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.member(field, |w| json_str(w, value));
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.member(field, |w| write!(w, "{value}"));
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.member(field, |w| write!(w, "{value}"));
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.member(field, |w| w.write_str(if value { "true" } else { "false" }));
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        // JSON has no NaN or infinities; those become strings, as serde_json would refuse them.
+        if value.is_finite() {
+            self.member(field, |w| write!(w, "{value}"));
+        } else {
+            self.member(field, |w| json_str(w, &value.to_string()));
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        // The message is a `format_args!`, whose Debug is its text; `%e` is Display through
+        // Debug. Either is escaped on its way out, without a copy.
+        self.member(field, |w| {
+            w.write_char('"')?;
+            write!(Escaping(&mut *w), "{value:?}")?;
+            w.write_char('"')
+        });
+    }
+}
+
+/// `s` as a JSON string, quotes included.
+fn json_str(w: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
+    w.write_char('"')?;
+    Escaping(&mut *w).write_str(s)?;
+    w.write_char('"')
+}
+
+/// Writes what it is given as the inside of a JSON string: runs of plain characters at
+/// once, `"`, `\` and control characters escaped.
+struct Escaping<'a, W: std::fmt::Write>(&'a mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut plain = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let escape = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            self.0.write_str(&s[plain..i])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{b:04x}")?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            plain = i + 1;
+        }
+        self.0.write_str(&s[plain..])
+    }
+}
+
 /// The log lines' timestamp: RFC 3339 in UTC with milliseconds
 /// (`2026-12-01T02:03:04.567Z`).
 ///
@@ -344,6 +490,59 @@ mod tests {
         let big = vec![b'x'; LOG_FLUSH_AT];
         (&sink).write_all(&big).unwrap();
         assert_eq!(out.0.lock().unwrap().len(), want.len() + big.len());
+    }
+
+    #[test]
+    fn log_lines_are_json_objects_with_every_field() {
+        let out = Shared::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(JsonLine)
+            .with_writer(move || writer.clone())
+            .finish();
+        let error = std::io::Error::other("disk \"full\"\n");
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                request_id = "r-1",
+                operation = "GetSecretValue",
+                status = 200u16,
+                micros = 17u64,
+                delta = -3i64,
+                ok = true,
+                ratio = 0.5f64,
+                odd = "tab\tquote\"back\\slash\u{1}bell é",
+                "request"
+            );
+            let span = tracing::info_span!("outer");
+            let _entered = span.enter();
+            tracing::warn!(error = %error, "audit write failed: {}", 42);
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let first = &lines[0];
+        assert_eq!(first["level"], "INFO");
+        assert_eq!(first["target"], module_path!());
+        assert_eq!(first["timestamp"].as_str().unwrap().len(), 24);
+        let fields = &first["fields"];
+        assert_eq!(fields["message"], "request");
+        assert_eq!(fields["request_id"], "r-1");
+        assert_eq!(fields["operation"], "GetSecretValue");
+        assert_eq!(fields["status"], 200);
+        assert_eq!(fields["micros"], 17);
+        assert_eq!(fields["delta"], -3);
+        assert_eq!(fields["ok"], true);
+        assert_eq!(fields["ratio"], 0.5);
+        assert_eq!(fields["odd"], "tab\tquote\"back\\slash\u{1}bell é");
+        assert!(first.get("spans").is_none(), "{first}");
+        let second = &lines[1];
+        assert_eq!(second["level"], "WARN");
+        assert_eq!(second["fields"]["message"], "audit write failed: 42");
+        assert_eq!(second["fields"]["error"], "disk \"full\"\n");
+        assert_eq!(second["spans"], serde_json::json!([{"name": "outer"}]));
     }
 
     #[test]

@@ -160,6 +160,30 @@ async fn one_row_per_request(server: &TestServer) {
         denied.access_key_id.as_deref(),
         Some("AKIANOBODYNOBODY0000")
     );
+    // The log has one JSON line per request too, named by the id the client was sent.
+    let logs = server.logs();
+    let mut logged: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+    for line in logs.lines() {
+        let line: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("log line {line}: {e}"));
+        if line["fields"]["message"] == "request" {
+            let rid = line["fields"]["request_id"].as_str().expect("request_id");
+            logged.entry(rid.to_string()).or_default().push(line);
+        }
+    }
+    for (rid, outcome, _) in &expected {
+        let lines = logged.get(rid).map(Vec::as_slice).unwrap_or(&[]);
+        assert_eq!(
+            lines.len(),
+            1,
+            "request {rid} must have one log line: {lines:?}"
+        );
+        let fields = &lines[0]["fields"];
+        let error = if *outcome == "success" { "" } else { outcome };
+        assert_eq!(fields["error"], error, "request {rid}");
+        assert_eq!(fields["status"], if error.is_empty() { 200 } else { 400 });
+        assert_eq!(lines[0]["level"], "INFO");
+    }
     // No value anywhere in the audit log or the logs.
     let dump = serde_json::to_string(&rows).expect("json");
     assert!(
