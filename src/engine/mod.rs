@@ -821,11 +821,11 @@ impl Engine {
             })
             .open(&aad, &version.sealed_value)
             .map_err(|_| EngineError::Decryption)?;
-        // LastAccessedDate has day granularity in AWS; write it at most once a day.
+        // LastAccessedDate has day granularity in AWS; write it at most once a day. The rows
+        // at hand are asked first: once they show today, no cache lookup is needed.
         let today = now - now.rem_euclid(DAY_MS);
-        if !self.cache.touched_today(&state.row.id, &version_id, today)
-            && (version.last_accessed_at != Some(today)
-                || state.row.last_accessed_at != Some(today))
+        if (version.last_accessed_at != Some(today) || state.row.last_accessed_at != Some(today))
+            && !self.cache.touched_today(&state.row.id, &version_id, today)
         {
             let touch = Touch {
                 workspace_id: scope.tenant.id.clone(),
@@ -844,6 +844,14 @@ impl Engine {
                 _ => self.db.touch_accessed(&touch).await?,
             }
             self.cache.mark_touched(&state.row.id, &version_id, today);
+            // The cached version row, which nothing else changes, now shows the day too (the
+            // state shows it once a recheck or reload reads the secret's row again).
+            if version.last_accessed_at != Some(today) {
+                self.cache.put_version(Arc::new(VersionRow {
+                    last_accessed_at: Some(today),
+                    ..(*version).clone()
+                }));
+            }
         }
         let (secret_string, secret_binary) = if version.is_binary {
             (
