@@ -375,7 +375,7 @@ pub fn verify(
     body: &[u8],
     key: &SigningKey,
 ) -> Result<(), SigV4Error> {
-    let payload_hash = hex32(&Sha256::digest(body).into());
+    let payload_hash = sha256_hex(body);
     let canonical = canonical_request(auth, method, uri, headers, hex_str(&payload_hash))?;
     verify_canonical(auth, &canonical, key)
 }
@@ -402,7 +402,7 @@ pub fn canonical_request(
 
 /// The SigV4 string to sign for a canonical request.
 pub fn string_to_sign(auth: &AuthHeader, canonical_request: &str) -> String {
-    let hash = hex32(&Sha256::digest(canonical_request.as_bytes()).into());
+    let hash = sha256_hex(canonical_request.as_bytes());
     let parts = auth.string_to_sign_parts(&hash).concat();
     // Every part is ASCII or was a `&str`.
     String::from_utf8(parts).unwrap_or_default()
@@ -414,7 +414,7 @@ fn verify_canonical(
     canonical: &str,
     key: &SigningKey,
 ) -> Result<(), SigV4Error> {
-    let hash = hex32(&Sha256::digest(canonical.as_bytes()).into());
+    let hash = sha256_hex(canonical.as_bytes());
     let expected = hex32(&hmac_sha256_parts(
         &key.0,
         &auth.string_to_sign_parts(&hash),
@@ -456,7 +456,7 @@ pub fn authorization(
         amz_date: amz_date.to_owned(),
         signature: String::new(),
     };
-    let payload = hex32(&Sha256::digest(body).into());
+    let payload = sha256_hex(body);
     let canonical =
         build_canonical_request(&auth, method, path, "", None, headers, hex_str(&payload))?;
     let signature = hex32(&hmac_sha256(
@@ -685,6 +685,11 @@ fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
         pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
     out
+}
+
+/// [`hex32`] of the SHA-256 of `data`: the payload hash and the canonical request's hash.
+fn sha256_hex(data: &[u8]) -> [u8; 64] {
+    hex32(&Sha256::digest(data).into())
 }
 
 /// The text of [`hex32`]'s output (always ASCII).
