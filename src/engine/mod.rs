@@ -24,6 +24,7 @@ use crate::store::{
     VersionMetaRow, VersionRow,
 };
 use base64::Engine as _;
+use cache::{CachedState, CurrentVersion};
 use labels::{AWSCURRENT, Labels};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -461,6 +462,17 @@ impl Engine {
         secret_id: &str,
         now: i64,
     ) -> EngineResult<Arc<SecretState>> {
+        Ok(self.cached_entry(scope, secret_id, now).await?.0)
+    }
+
+    /// [`Engine::cached_state`], with the cache entry that holds it (none when the state
+    /// could not be cached).
+    async fn cached_entry(
+        &self,
+        scope: &Scope,
+        secret_id: &str,
+        now: i64,
+    ) -> EngineResult<(Arc<SecretState>, Option<Arc<CachedState>>)> {
         scope.access.check_name(secret_id)?;
         if let Some(hit) = self
             .cache
@@ -475,7 +487,7 @@ impl Engine {
             {
                 rechecks.queue(&self.cache, &scope.tenant.id, &hit);
             }
-            return Ok(hit.state.clone());
+            return Ok((hit.state.clone(), Some(hit)));
         }
         // Generations are read before the database, so a write racing this load leaves
         // the entry already outdated rather than wrongly current.
@@ -484,8 +496,8 @@ impl Engine {
             .snapshots(&scope.tenant.id, &scope.region, secret_id)
             .await;
         let state = Arc::new(self.load_state(scope, secret_id, now, true).await?);
-        self.cache.put_state(secret_id, &snapshots, state.clone());
-        Ok(state)
+        let entry = self.cache.put_state(secret_id, &snapshots, state.clone());
+        Ok((state, entry))
     }
 
     /// One version row (with its sealed value), cached: versions never change.
@@ -782,10 +794,21 @@ impl Engine {
         if let Some(s) = &input.version_stage {
             validate::length("versionStage", s, 1, 256, false)?;
         }
-        let state = self.cached_state(scope, secret_id, now).await?;
+        let (state, entry) = self.cached_entry(scope, secret_id, now).await?;
         state.refuse_if_deleted()?;
-        let version_id = match (&input.version_id, &input.version_stage) {
-            (Some(vid), stage) => {
+        // The common read, of AWSCURRENT, finds its version, key and labels in the entry.
+        let wants_current = input.version_id.is_none()
+            && input
+                .version_stage
+                .as_deref()
+                .is_none_or(|s| s == AWSCURRENT);
+        let current = entry
+            .as_ref()
+            .and_then(|e| e.current())
+            .filter(|_| wants_current);
+        let version_id = match (current, &input.version_id, &input.version_stage) {
+            (Some(c), _, _) => c.row.version_id.clone(),
+            (None, Some(vid), stage) => {
                 if !state.has_version(vid) {
                     return Err(EngineError::NotFound(format!(
                         "Secrets Manager can't find the specified secret value for VersionId: {vid}"
@@ -800,7 +823,7 @@ impl Engine {
                 }
                 vid.clone()
             }
-            (None, stage) => {
+            (None, None, stage) => {
                 let stage = stage.as_deref().unwrap_or(AWSCURRENT);
                 state.labels.get(stage).cloned().ok_or_else(|| {
                     EngineError::NotFound(format!(
@@ -809,48 +832,41 @@ impl Engine {
                 })?
             }
         };
-        let version = self
-            .version_row(scope, &state.row.id, &version_id)
-            .await?
-            .ok_or_else(not_found)?;
         let aad = Self::aad(scope, &state.row.id, &version_id);
-        let plain = self
-            .cache
-            .version_key(&state.row.id, &version_id, || {
-                scope.tenant.key.version_key(&aad)
-            })
+        let (version, key, version_stages) = match current {
+            Some(c) => (c.row.clone(), c.key.clone(), c.stages.clone()),
+            None => {
+                let version = self
+                    .version_row(scope, &state.row.id, &version_id)
+                    .await?
+                    .ok_or_else(not_found)?;
+                let key = self.cache.version_key(&state.row.id, &version_id, || {
+                    scope.tenant.key.version_key(&aad)
+                });
+                let stages = labels::of_version(&state.labels, &version_id);
+                if let Some(e) = &entry
+                    && state.labels.get(AWSCURRENT) == Some(&version_id)
+                {
+                    e.set_current(CurrentVersion::new(
+                        version.clone(),
+                        key.clone(),
+                        stages.clone(),
+                    ));
+                }
+                (version, key, stages)
+            }
+        };
+        let plain = key
             .open(&aad, &version.sealed_value)
             .map_err(|_| EngineError::Decryption)?;
-        // LastAccessedDate has day granularity in AWS; write it at most once a day. The rows
-        // at hand are asked first: once they show today, no cache lookup is needed.
+        // Once this node saw today's read of the current version recorded, nothing is asked.
         let today = now - now.rem_euclid(DAY_MS);
-        if (version.last_accessed_at != Some(today) || state.row.last_accessed_at != Some(today))
-            && !self.cache.touched_today(&state.row.id, &version_id, today)
-        {
-            let touch = Touch {
-                workspace_id: scope.tenant.id.clone(),
-                secret_id: state.row.id.clone(),
-                version_id: version_id.clone(),
-                day_ms: today,
-            };
-            match &self.reads {
-                // The request's audit row, written after this, waits for the touch's batch.
-                Some(writer) if scope.audit.is_some() => {
-                    writer
-                        .touch(touch)
-                        .await
-                        .map_err(|e| EngineError::Store(StoreError::Database(e.to_string())))?;
-                }
-                _ => self.db.touch_accessed(&touch).await?,
-            }
-            self.cache.mark_touched(&state.row.id, &version_id, today);
-            // The cached version row, which nothing else changes, now shows the day too (the
-            // state shows it once a recheck or reload reads the secret's row again).
-            if version.last_accessed_at != Some(today) {
-                self.cache.put_version(Arc::new(VersionRow {
-                    last_accessed_at: Some(today),
-                    ..(*version).clone()
-                }));
+        let current = entry.as_ref().and_then(|e| e.current());
+        let current = current.filter(|c| c.row.version_id == version_id);
+        if current.is_none_or(|c| !c.touched_on(today)) {
+            self.touch_read(scope, &state, &version, today).await?;
+            if let Some(c) = current {
+                c.mark_touched(today);
             }
         }
         let (secret_string, secret_binary) = if version.is_binary {
@@ -867,12 +883,57 @@ impl Engine {
         Ok(SecretValueOutput {
             arn: state.row.arn.clone(),
             name: state.row.name.clone(),
-            version_stages: labels::of_version(&state.labels, &version_id),
+            version_stages,
             version_id,
             secret_string,
             secret_binary,
             created_date: Timestamp(version.created_at),
         })
+    }
+
+    /// Record a read of `version` on `day` as LastAccessedDate, unless the rows or this
+    /// node's memory show it done. AWS keeps the date to the day, so it is written at most
+    /// once a day; the rows at hand are asked first, so once they show the day no cache
+    /// lookup is needed.
+    async fn touch_read(
+        &self,
+        scope: &Scope,
+        state: &SecretState,
+        version: &VersionRow,
+        day: i64,
+    ) -> EngineResult<()> {
+        let (secret_id, version_id) = (&state.row.id, &version.version_id);
+        if (version.last_accessed_at == Some(day) && state.row.last_accessed_at == Some(day))
+            || self.cache.touched_today(secret_id, version_id, day)
+        {
+            return Ok(());
+        }
+        let touch = Touch {
+            workspace_id: scope.tenant.id.clone(),
+            secret_id: secret_id.clone(),
+            version_id: version_id.clone(),
+            day_ms: day,
+        };
+        match &self.reads {
+            // The request's audit row, written after this, waits for the touch's batch.
+            Some(writer) if scope.audit.is_some() => {
+                writer
+                    .touch(touch)
+                    .await
+                    .map_err(|e| EngineError::Store(StoreError::Database(e.to_string())))?;
+            }
+            _ => self.db.touch_accessed(&touch).await?,
+        }
+        self.cache.mark_touched(secret_id, version_id, day);
+        // The cached version row, which nothing else changes, now shows the day too (the
+        // state shows it once a recheck or reload reads the secret's row again).
+        if version.last_accessed_at != Some(day) {
+            self.cache.put_version(Arc::new(VersionRow {
+                last_accessed_at: Some(day),
+                ..version.clone()
+            }));
+        }
+        Ok(())
     }
 
     fn describe(state: &SecretState) -> DescribeSecretOutput {

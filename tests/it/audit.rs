@@ -446,6 +446,108 @@ async fn reads_record_last_accessed_before_answering(server: &TestServer) {
 }
 both_backends!(reads_record_last_accessed_before_answering);
 
+// A cached secret keeps its AWSCURRENT version ready to open (`cache::CurrentVersion`).
+// Reads served that way must follow every write: a new value, a label moved onto the
+// current version, a label moved off it; and a new current version's first read must still
+// record its LastAccessedDate.
+async fn current_version_reads_follow_writes(server: &TestServer) {
+    let client = crate::harness::root_client(server);
+    let name = unique("current");
+    let read = |stage: Option<&'static str>| {
+        let req = client.get_secret_value().secret_id(&name);
+        let req = match stage {
+            Some(s) => req.version_stage(s),
+            None => req,
+        };
+        async move {
+            let got = req.send().await.expect("get");
+            let mut stages = got.version_stages().to_vec();
+            stages.sort();
+            (
+                got.secret_string().expect("string").to_string(),
+                got.version_id().expect("id").to_string(),
+                stages,
+            )
+        }
+    };
+    let v1 = client
+        .create_secret()
+        .name(&name)
+        .secret_string("one")
+        .send()
+        .await
+        .expect("create")
+        .version_id
+        .expect("version");
+    // The first read fills the entry, the others are served from it.
+    for stage in [None, None, Some("AWSCURRENT")] {
+        assert_eq!(
+            read(stage).await,
+            ("one".into(), v1.clone(), vec!["AWSCURRENT".into()])
+        );
+    }
+
+    let v2 = client
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string("two")
+        .send()
+        .await
+        .expect("put")
+        .version_id
+        .expect("version");
+    for _ in 0..2 {
+        assert_eq!(
+            read(None).await,
+            ("two".into(), v2.clone(), vec!["AWSCURRENT".into()])
+        );
+    }
+    assert_eq!(
+        read(Some("AWSPREVIOUS")).await,
+        ("one".into(), v1.clone(), vec!["AWSPREVIOUS".into()])
+    );
+    let db = open_db(server).await;
+    let ws = default_workspace(&db).await;
+    let (_, versions) = stored(&db, &ws, &name).await;
+    let today = today_ms();
+    for v in &versions {
+        assert!(
+            v.last_accessed_at.is_some_and(|d| d >= today),
+            "{} read",
+            v.version_id
+        );
+    }
+
+    client
+        .update_secret_version_stage()
+        .secret_id(&name)
+        .version_stage("blue")
+        .move_to_version_id(&v2)
+        .send()
+        .await
+        .expect("label the current version");
+    let labelled = vec!["AWSCURRENT".to_string(), "blue".to_string()];
+    for _ in 0..2 {
+        assert_eq!(
+            read(None).await,
+            ("two".into(), v2.clone(), labelled.clone())
+        );
+    }
+    client
+        .update_secret_version_stage()
+        .secret_id(&name)
+        .version_stage("blue")
+        .remove_from_version_id(&v2)
+        .send()
+        .await
+        .expect("unlabel it");
+    assert_eq!(
+        read(None).await,
+        ("two".into(), v2.clone(), vec!["AWSCURRENT".into()])
+    );
+}
+both_backends!(current_version_reads_follow_writes);
+
 // A workspace id is put into SQL text only when it is made of safe characters; any other
 // id is bound as a parameter. Hostile ids must neither fail nor reach the SQL.
 async fn hostile_workspace_ids_stay_parameters(server: &TestServer) {
