@@ -1063,7 +1063,7 @@ const SQLITE_MMAP: &str = "PRAGMA mmap_size = 1073741824;";
 /// The bundled SQLite is built serialized: every API call (each `bind`, `step`, `reset`)
 /// takes its connection's mutex, and every allocation a global one for the statistics. A
 /// 14-column audit row is 28 binds, and a profile of hot reads on SQLite (2026-12-02) had
-/// 5.6% of the server's CPU in `pthread_mutex_lock`/`unlock` under those calls. The locks
+/// 5.2% of the server's CPU in `pthread_mutex_lock`/`unlock` under those calls. The locks
 /// guard nothing here: diesel's `SqliteConnection` is `Send` but not `Sync`, and each sits
 /// behind the pool or the writer, so no connection or statement is ever used by two threads
 /// at once, which is all multi-thread mode asks.
