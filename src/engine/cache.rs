@@ -75,7 +75,8 @@ pub(super) struct CachedState {
 }
 
 /// What a read of a state's AWSCURRENT version needs beyond the state: the version's row
-/// and data key and the labels it carries, found with the state in one cache lookup.
+/// and data key and the labels it carries, found with the state in one cache lookup. Kept
+/// only for values of at most [`CURRENT_MAX_SEALED`] bytes.
 ///
 /// Looking each up in its own cache, by its own freshly built key, was a tenth of a hot
 /// read's CPU over 10,000 secrets (2026-12-02 profile), most of it waiting on memory. The
@@ -181,6 +182,27 @@ impl quick_cache::Weighter<String, CachedList> for ListWeight {
     }
 }
 
+/// Most bytes the version cache holds, sealed values and row overhead together. By count
+/// alone (200,000 rows), values of up to 64 KiB could have held 12 GiB.
+const VERSION_BYTES: u64 = 64 << 20;
+
+/// Weighs a cached version row by its size, so memory, not the number of rows, is bounded.
+#[derive(Clone)]
+struct VersionWeight;
+
+impl quick_cache::Weighter<String, Arc<VersionRow>> for VersionWeight {
+    fn weight(&self, key: &String, row: &Arc<VersionRow>) -> u64 {
+        // The key, the row's three ids and its fixed fields, and the allocations' headers.
+        let ids = row.secret_id.len() + row.version_id.len() + row.workspace_id.len();
+        (key.len() + ids + row.sealed_value.len() + 128) as u64
+    }
+}
+
+/// Largest sealed value a state's entry keeps with its [`CurrentVersion`] (a 2 KiB value
+/// with its key, about 2.7 KiB, for each of up to 100,000 entries: at most 270 MiB). Larger
+/// values are read through the byte-bounded version cache instead.
+pub(super) const CURRENT_MAX_SEALED: usize = 2048;
+
 /// Generations observed before a load; store them with the loaded state.
 #[derive(Clone)]
 pub struct Snapshot {
@@ -235,7 +257,7 @@ impl Shared {
 /// The cache.
 pub struct SecretCache {
     states: quick_cache::sync::Cache<String, Arc<CachedState>>,
-    versions: quick_cache::sync::Cache<String, Arc<VersionRow>>,
+    versions: quick_cache::sync::Cache<String, Arc<VersionRow>, VersionWeight>,
     version_keys: quick_cache::sync::Cache<String, Arc<VersionKey>>,
     touched: quick_cache::sync::Cache<String, i64>,
     lists: quick_cache::sync::Cache<String, CachedList, ListWeight>,
@@ -287,7 +309,11 @@ impl SecretCache {
     pub fn new() -> SecretCache {
         SecretCache {
             states: quick_cache::sync::Cache::new(100_000),
-            versions: quick_cache::sync::Cache::new(200_000),
+            versions: quick_cache::sync::Cache::with_weighter(
+                200_000,
+                VERSION_BYTES,
+                VersionWeight,
+            ),
             // About 0.6 KB each (AES round keys and the GHASH key): 30 MB when full.
             version_keys: quick_cache::sync::Cache::new(50_000),
             touched: quick_cache::sync::Cache::new(100_000),
@@ -679,5 +705,45 @@ impl SecretCache {
 impl Default for SecretCache {
     fn default() -> Self {
         SecretCache::new()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Values of up to 64 KiB each cannot grow the version cache past its byte budget.
+    #[test]
+    fn version_cache_is_bounded_by_bytes() {
+        let cache = SecretCache::new();
+        let rows = 2 * (VERSION_BYTES as usize) / super::super::MAX_SECRET_BYTES;
+        for i in 0..rows {
+            cache.put_version(Arc::new(VersionRow {
+                secret_id: format!("secret-{i}"),
+                version_id: "v".into(),
+                workspace_id: "ws".into(),
+                sealed_value: vec![0; super::super::MAX_SECRET_BYTES],
+                is_binary: false,
+                created_at: 0,
+                last_accessed_at: None,
+            }));
+        }
+        assert!(cache.versions.weight() <= VERSION_BYTES);
+        assert!(cache.versions.len() < rows);
+        // Small rows still fit by the hundred thousand.
+        let small = SecretCache::new();
+        for i in 0..100_000 {
+            small.put_version(Arc::new(VersionRow {
+                secret_id: format!("{i:036}"),
+                version_id: format!("{i:036}"),
+                workspace_id: format!("{:036}", 0),
+                sealed_value: vec![0; 100],
+                is_binary: false,
+                created_at: 0,
+                last_accessed_at: None,
+            }));
+        }
+        assert_eq!(small.versions.len(), 100_000);
     }
 }

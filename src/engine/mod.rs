@@ -846,6 +846,7 @@ impl Engine {
                 let stages = labels::of_version(&state.labels, &version_id);
                 if let Some(e) = &entry
                     && state.labels.get(AWSCURRENT) == Some(&version_id)
+                    && version.sealed_value.len() <= cache::CURRENT_MAX_SEALED
                 {
                     e.set_current(CurrentVersion::new(
                         version.clone(),

@@ -545,6 +545,37 @@ async fn current_version_reads_follow_writes(server: &TestServer) {
         read(None).await,
         ("two".into(), v2.clone(), vec!["AWSCURRENT".into()])
     );
+
+    // A value too large for the entry is read through the version cache, across a put too.
+    let large = unique("current-large");
+    let (first, second) = ("a".repeat(3000), "b".repeat(3000));
+    client
+        .create_secret()
+        .name(&large)
+        .secret_string(&first)
+        .send()
+        .await
+        .expect("create large");
+    let get_large = || async {
+        let got = client
+            .get_secret_value()
+            .secret_id(&large)
+            .send()
+            .await
+            .expect("get large");
+        got.secret_string().expect("string").to_string()
+    };
+    assert_eq!(get_large().await, first);
+    assert_eq!(get_large().await, first);
+    client
+        .put_secret_value()
+        .secret_id(&large)
+        .secret_string(&second)
+        .send()
+        .await
+        .expect("put large");
+    assert_eq!(get_large().await, second);
+    assert_eq!(get_large().await, second);
 }
 both_backends!(current_version_reads_follow_writes);
 
