@@ -1068,8 +1068,11 @@ const SQLITE_MMAP: &str = "PRAGMA mmap_size = 1073741824;";
 /// behind the pool or the writer, so no connection or statement is ever used by two threads
 /// at once, which is all multi-thread mode asks.
 ///
-/// SQLite takes this only before it initializes; if something opened a connection first
-/// (a test, say), it stays serialized, which is slower but equally correct.
+/// SQLite takes this only before it initializes, and `sqlite3_config` must not run beside
+/// any other SQLite call: every path here that opens the first connection of a process
+/// (`Db::connect`, the tests that open one directly) calls this first, and the `Once` holds
+/// the others back until it is done. If SQLite was initialized anyway, it stays serialized,
+/// which is slower but equally correct.
 fn sqlite_multithread() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -2285,6 +2288,7 @@ mod tests {
     fn clustering_the_audit_log_keeps_its_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db").display().to_string();
+        super::sqlite_multithread();
         let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
         let pending = conn.pending_migrations(SQLITE_MIGRATIONS).unwrap();
         let at = pending
@@ -2330,6 +2334,7 @@ mod tests {
     fn sqlite_connections_get_their_pragmas() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.db").display().to_string();
+        super::sqlite_multithread();
         let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
         conn.batch_execute(&super::sqlite_pragmas()).unwrap();
         #[derive(diesel::QueryableByName)]
