@@ -139,6 +139,17 @@ pub(super) enum RecheckOutcome {
         /// When the database was read.
         read_at: u64,
     },
+    /// The database differs only in LastAccessedDate, which a read records without a
+    /// write's invalidation: `state` is the database's, read at `read_at`, to hold under
+    /// `key` (the entry's cache key) in place of the entry.
+    Touched {
+        /// When the database was read.
+        read_at: u64,
+        /// The entry's key in the state cache.
+        key: String,
+        /// The state as the database holds it.
+        state: Box<super::SecretState>,
+    },
     /// The database holds something else now.
     Stale,
     /// The recheck could not run (the queue was full or the read failed).
@@ -279,7 +290,8 @@ fn slot_of(workspace_id: &str, region: &str, name: &str) -> usize {
     (h.finish() as usize) % SLOTS
 }
 
-fn state_key(workspace_id: &str, region: &str, secret_id: &str) -> String {
+/// The key of a state in the cache: (workspace, Region, the SecretId it was asked by).
+pub(super) fn state_key(workspace_id: &str, region: &str, secret_id: &str) -> String {
     joined(&[workspace_id, region, secret_id])
 }
 
@@ -620,13 +632,42 @@ impl SecretCache {
     }
 
     /// A recheck of `entry` ended. On [`RecheckOutcome::Current`] the entry is trusted for
-    /// [`MAX_AGE`] from the moment the database was read; a recheck that found a change, or
-    /// could not run, leaves the entry to expire.
+    /// [`MAX_AGE`] from the moment the database was read, and on
+    /// [`RecheckOutcome::Touched`] a new entry with the database's state takes its place;
+    /// a recheck that found any other change, or could not run, leaves the entry to expire.
     pub(super) fn rechecked(&self, entry: &CachedState, outcome: RecheckOutcome) {
         let kind = match outcome {
             RecheckOutcome::Current { read_at } => {
                 entry.checked.fetch_max(read_at, Ordering::AcqRel);
                 "current"
+            }
+            RecheckOutcome::Touched {
+                read_at,
+                key,
+                state,
+            } => {
+                // The generations are the entry's, taken before its own load, so a write
+                // since then still shows as a changed generation on the next read. A new
+                // entry and not the state swapped in place: readers hold the old one.
+                let fresh = Arc::new(CachedState {
+                    state: Arc::from(state),
+                    local_gen: entry.local_gen,
+                    shared_gen: entry.shared_gen,
+                    checked: AtomicU64::new(read_at),
+                    rechecking: AtomicBool::new(false),
+                    current: OnceLock::new(),
+                });
+                // Only in place of the entry rechecked. A reload may slip in between the
+                // two calls; replacing it costs nothing in correctness, as both states
+                // were read under the same generations or older ones.
+                if self
+                    .states
+                    .get(&key)
+                    .is_some_and(|held| std::ptr::eq(&*held, entry))
+                {
+                    self.states.insert(key, fresh);
+                }
+                "touched"
             }
             RecheckOutcome::Stale => "stale",
             RecheckOutcome::Failed => "failed",
@@ -711,7 +752,59 @@ impl Default for SecretCache {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::SecretState;
     use super::*;
+
+    /// A recheck that finds only LastAccessedDate changed puts a new entry, with the
+    /// database's state and the old entry's generations, in place of the one it rechecked,
+    /// and only in its place.
+    #[tokio::test]
+    async fn a_touched_entry_is_replaced_in_place() {
+        let cache = SecretCache::new();
+        let (ws, region, name) = ("ws", "us-east-1", "db");
+        let key = state_key(ws, region, name);
+        let cached = Arc::new(SecretState::sample(ws, name, None));
+        let snapshots = cache.snapshots(ws, region, name).await;
+        let old = cache.put_state(name, &snapshots, cached.clone()).unwrap();
+        // As claim_recheck leaves it, a second or more after the load.
+        old.rechecking.store(true, Ordering::Release);
+        let read = SecretState::sample(ws, name, Some(86_400_000));
+        cache.rechecked(
+            &old,
+            RecheckOutcome::Touched {
+                read_at: 7,
+                key: key.clone(),
+                state: Box::new(read.clone()),
+            },
+        );
+        let held = cache.state(ws, region, name).await.expect("still cached");
+        assert!(!Arc::ptr_eq(&held, &old));
+        assert_eq!(*held.state, read);
+        assert_eq!(held.checked.load(Ordering::Acquire), 7);
+        assert!(!held.rechecking.load(Ordering::Acquire));
+        assert_eq!(
+            *old.state, *cached,
+            "readers holding the old entry keep its state"
+        );
+
+        // A write after the entry's load still shows on the replacement.
+        cache.invalidate(ws, region, name).await;
+        assert!(cache.state(ws, region, name).await.is_none());
+
+        // A recheck of an entry no longer held replaces nothing.
+        let snapshots = cache.snapshots(ws, region, name).await;
+        let current = cache.put_state(name, &snapshots, cached.clone()).unwrap();
+        cache.rechecked(
+            &old,
+            RecheckOutcome::Touched {
+                read_at: 9,
+                key,
+                state: Box::new(read),
+            },
+        );
+        let held = cache.state(ws, region, name).await.expect("cached");
+        assert!(Arc::ptr_eq(&held, &current));
+    }
 
     /// Values of up to 64 KiB each cannot grow the version cache past its byte budget.
     #[test]

@@ -146,6 +146,24 @@ impl SecretState {
         }
     }
 
+    /// Does `self` equal `other` but for LastAccessedDate? Reads record that date without
+    /// invalidating anything (see [`Engine::touch_read`]), so a recheck that finds only it
+    /// changed can take the database's state instead of dropping the cached one.
+    fn equal_but_accessed(&self, other: &SecretState) -> bool {
+        let row = |s: &SecretState| SecretRow {
+            last_accessed_at: None,
+            ..s.row.clone()
+        };
+        self.labels == other.labels
+            && self.versions.len() == other.versions.len()
+            && self
+                .versions
+                .iter()
+                .zip(&other.versions)
+                .all(|(a, b)| (&a.version_id, a.created_at) == (&b.version_id, b.created_at))
+            && row(self) == row(other)
+    }
+
     fn has_version(&self, version_id: &str) -> bool {
         self.versions.iter().any(|v| v.version_id == version_id)
     }
@@ -485,7 +503,7 @@ impl Engine {
             if let Some(rechecks) = &self.rechecks
                 && self.cache.claim_recheck(&hit)
             {
-                rechecks.queue(&self.cache, &scope.tenant.id, &hit);
+                rechecks.queue(&self.cache, scope, secret_id, &hit);
             }
             return Ok((hit.state.clone(), Some(hit)));
         }
@@ -1940,4 +1958,81 @@ pub fn parse_arn(s: &str) -> Option<ParsedArn<'_>> {
         account,
         tail,
     })
+}
+
+#[cfg(test)]
+impl SecretState {
+    /// A secret `name` in workspace `ws` with one version, `v1`, labelled AWSCURRENT, last
+    /// read on `accessed`.
+    pub(crate) fn sample(ws: &str, name: &str, accessed: Option<i64>) -> SecretState {
+        let row = SecretRow {
+            id: format!("id-{name}"),
+            workspace_id: ws.into(),
+            region: "us-east-1".into(),
+            name: name.into(),
+            arn: format!("arn:aws:secretsmanager:us-east-1:000000000000:secret:{name}-AbCdEf"),
+            description: None,
+            kms_key_id: None,
+            secret_type: None,
+            tags: "[]".into(),
+            resource_policy: None,
+            rotation: None,
+            created_at: 1_700_000_000_000,
+            last_changed_at: 1_700_000_000_000,
+            last_accessed_at: accessed,
+            deleted_at: None,
+            deletion_date: None,
+            revision: 1,
+            primary_region: None,
+            replication: None,
+        };
+        let version = VersionMetaRow {
+            version_id: "v1".into(),
+            created_at: 1_700_000_000_000,
+            last_accessed_at: accessed,
+        };
+        let stage = StageRow {
+            secret_id: row.id.clone(),
+            stage: AWSCURRENT.into(),
+            version_id: "v1".into(),
+            workspace_id: ws.into(),
+        };
+        SecretState::from_rows(row, vec![version], vec![stage])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only LastAccessedDate, of the secret or of a version, may differ; anything a write
+    /// changes may not.
+    #[test]
+    fn equal_but_accessed_ignores_only_access_dates() {
+        let cached = SecretState::sample("ws", "db", None);
+        let day = Some(1_700_006_400_000);
+        let read = SecretState::sample("ws", "db", day);
+        assert!(read.equal_but_accessed(&cached) && cached.equal_but_accessed(&read));
+        let mut version_only = cached.clone();
+        version_only.versions[0].last_accessed_at = day;
+        assert!(version_only.equal_but_accessed(&cached));
+
+        let changes: [fn(&mut SecretState); 6] = [
+            |s| s.row.revision += 1,
+            |s| s.row.description = Some("changed".into()),
+            |s| s.row.deleted_at = Some(1),
+            |s| {
+                s.labels.insert("AWSPREVIOUS".into(), "v1".into());
+            },
+            |s| s.versions[0].version_id = "v2".into(),
+            |s| s.versions.push(s.versions[0].clone()),
+        ];
+        for change in changes {
+            let mut other = read.clone();
+            change(&mut other);
+            assert!(!other.equal_but_accessed(&cached));
+        }
+        let other_workspace = SecretState::sample("ws2", "db", day);
+        assert!(!other_workspace.equal_but_accessed(&cached));
+    }
 }

@@ -22,7 +22,7 @@
 //! statements, out of 15,000 reads).
 
 use super::SecretState;
-use super::cache::{CachedState, RecheckOutcome as Outcome, SecretCache};
+use super::cache::{CachedState, RecheckOutcome as Outcome, SecretCache, state_key};
 use crate::store::{Db, StateRows, VersionMetaRow};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -51,9 +51,10 @@ const CONCURRENCY: usize = 2;
 /// costs nothing.
 const COMPANY_MS: u64 = 250;
 
-/// One cached state to recheck, with its workspace.
+/// One cached state to recheck, with its workspace and its key in the cache.
 pub(super) struct Recheck {
     workspace_id: String,
+    key: String,
     entry: Arc<CachedState>,
 }
 
@@ -97,10 +98,18 @@ impl Rechecks {
         Some(Rechecks { tx })
     }
 
-    /// Queue `entry` (already claimed with [`SecretCache::claim_recheck`]).
-    pub(super) fn queue(&self, cache: &SecretCache, workspace_id: &str, entry: &Arc<CachedState>) {
+    /// Queue `entry`, found in the cache by `secret_id` in `scope` (already claimed with
+    /// [`SecretCache::claim_recheck`]).
+    pub(super) fn queue(
+        &self,
+        cache: &SecretCache,
+        scope: &super::Scope,
+        secret_id: &str,
+        entry: &Arc<CachedState>,
+    ) {
         let recheck = Recheck {
-            workspace_id: workspace_id.to_string(),
+            workspace_id: scope.tenant.id.clone(),
+            key: state_key(&scope.tenant.id, &scope.region, secret_id),
             entry: entry.clone(),
         };
         if let Err(e) = self.tx.try_send(recheck) {
@@ -181,10 +190,16 @@ async fn recheck(db: &Db, cache: &SecretCache, queued: &[Recheck]) {
     };
     for r in queued {
         // The state holds its row's workspace id, so equality also checks the workspace.
-        let outcome = if current.get(&r.entry.state.row.id) == Some(&*r.entry.state) {
-            Outcome::Current { read_at }
-        } else {
-            Outcome::Stale
+        let outcome = match current.get(&r.entry.state.row.id) {
+            Some(now) if *now == *r.entry.state => Outcome::Current { read_at },
+            // The first read of each day of every hot secret lands here: dropping the entry
+            // would reload them all on the request path, together.
+            Some(now) if now.equal_but_accessed(&r.entry.state) => Outcome::Touched {
+                read_at,
+                key: r.key.clone(),
+                state: Box::new(now.clone()),
+            },
+            _ => Outcome::Stale,
         };
         cache.rechecked(&r.entry, outcome);
     }
