@@ -535,6 +535,77 @@ async fn states_read_every_few_seconds_stay_cached(server: &TestServer) {
 }
 crate::both_backends!(states_read_every_few_seconds_stay_cached);
 
+// A day's first read records LastAccessedDate, which invalidates nothing. The recheck that
+// then finds only that date changed keeps the secret cached with the database's state: a
+// secret read all the time is not reloaded on a read's path (each day's first reads of
+// every hot secret used to be), and DescribeSecret shows the date from the cache.
+async fn a_days_first_read_keeps_its_secret_cached(server: &TestServer) {
+    let c = root_client(server);
+    let name = unique("first-read");
+    c.create_secret()
+        .name(&name)
+        .secret_string("v")
+        .send()
+        .await
+        .expect("create");
+    let read = || async {
+        c.get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .expect("read");
+    };
+    let day = || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
+        now - now % 86_400
+    };
+    let first_day = day();
+    // Loads the state, which shows no read yet, and records today's.
+    read().await;
+    let before = scrape(server).await;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        read().await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let after = scrape(server).await;
+    assert_eq!(
+        cache_delta(&before, &after, "vault_cache_misses_total", "state"),
+        0.0,
+        "the state was reloaded on a read's path after the day's first read"
+    );
+    assert!(
+        delta(
+            &before,
+            &after,
+            "vault_cache_rechecks_total",
+            "result=\"touched\""
+        ) >= 1.0
+    );
+    let described = c
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("describe");
+    // The day of the first read, or of a later one if midnight passed in between.
+    let accessed = described.last_accessed_date().map(|d| d.secs());
+    assert!(
+        accessed == Some(first_day) || accessed == Some(day()),
+        "LastAccessedDate {accessed:?} is not the day of the reads"
+    );
+    let after_describe = scrape(server).await;
+    assert_eq!(
+        cache_delta(&after, &after_describe, "vault_cache_misses_total", "state"),
+        0.0,
+        "DescribeSecret reloaded the state"
+    );
+}
+crate::both_backends!(a_days_first_read_keeps_its_secret_cached);
+
 // A ListSecrets page is served from the cache until a write in its workspace: the next
 // listing after a write's response shows it. A write from outside every server still shows
 // within the 5 s trust window, and a secret leaves the page the moment its recovery window
