@@ -10,8 +10,10 @@
 //! rechecks it when it is [`RECHECK_AT`](super::cache::RECHECK_AT) old. It reads the rows
 //! of all entries then due in one go, whatever their workspaces ([`Db::states_across`]),
 //! and an entry that still equals them is trusted again from the moment just before that
-//! read. An entry that differs, or whose recheck failed, is left to expire; the next read
-//! reloads it. Reading one workspace at a time cost PostgreSQL a transaction per
+//! read. An entry that differs only in LastAccessedDate, which reads record without
+//! invalidating anything, is replaced by the state read; one that differs otherwise, or
+//! whose recheck failed, is left to expire, and the next read reloads it. Reading one
+//! workspace at a time cost PostgreSQL a transaction per
 //! workspace: with a few hot secrets in each of thousands of workspaces, a third of its
 //! read throughput.
 //!
