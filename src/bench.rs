@@ -400,13 +400,13 @@ impl Signer {
         {
             return Ok(key.clone());
         }
-        let cred = self.credentials.get(index).ok_or("no such credential")?;
         let slot = self.shared.get(index).ok_or("no such credential")?;
         let key = {
             let mut shared = slot.lock().map_err(|_| "signing key lock poisoned")?;
             match &*shared {
                 Some((d, key)) if d == date => key.clone(),
                 _ => {
+                    let cred = self.credentials.get(index).ok_or("no such credential")?;
                     let key = SigningKey::derive(
                         cred.secret_access_key.as_bytes(),
                         date,

@@ -74,6 +74,27 @@ pub(super) struct CachedState {
     current: OnceLock<CurrentVersion>,
 }
 
+impl CachedState {
+    /// An entry for `state`, loaded under the generations `local_gen` and `shared_gen` and
+    /// found to match the database at `checked`, with no recheck running and no current
+    /// version opened yet.
+    fn new(
+        state: Arc<super::SecretState>,
+        local_gen: u64,
+        shared_gen: Option<i64>,
+        checked: u64,
+    ) -> CachedState {
+        CachedState {
+            state,
+            local_gen,
+            shared_gen,
+            checked: AtomicU64::new(checked),
+            rechecking: AtomicBool::new(false),
+            current: OnceLock::new(),
+        }
+    }
+}
+
 /// What a read of a state's AWSCURRENT version needs beyond the state: the version's row
 /// and data key and the labels it carries, found with the state in one cache lookup. Kept
 /// only for values of at most [`CURRENT_MAX_SEALED`] bytes.
@@ -597,15 +618,12 @@ impl SecretCache {
             return None;
         }
         let key = state_key(&row.workspace_id, &row.region, secret_id);
-        let entry = CachedState {
+        let entry = Arc::new(CachedState::new(
             state,
-            local_gen: snapshot.local,
-            shared_gen: snapshot.shared,
-            checked: AtomicU64::new(self.clock()),
-            rechecking: AtomicBool::new(false),
-            current: OnceLock::new(),
-        };
-        let entry = Arc::new(entry);
+            snapshot.local,
+            snapshot.shared,
+            self.clock(),
+        ));
         self.states.insert(key, entry.clone());
         Some(entry)
     }
@@ -649,14 +667,12 @@ impl SecretCache {
                 // The generations are the entry's, taken before its own load, so a write
                 // since then still shows as a changed generation on the next read. A new
                 // entry and not the state swapped in place: readers hold the old one.
-                let fresh = Arc::new(CachedState {
-                    state: Arc::from(state),
-                    local_gen: entry.local_gen,
-                    shared_gen: entry.shared_gen,
-                    checked: AtomicU64::new(read_at),
-                    rechecking: AtomicBool::new(false),
-                    current: OnceLock::new(),
-                });
+                let fresh = Arc::new(CachedState::new(
+                    Arc::from(state),
+                    entry.local_gen,
+                    entry.shared_gen,
+                    read_at,
+                ));
                 // Only in place of the entry rechecked. A reload may slip in between the
                 // two calls; replacing it costs nothing in correctness, as both states
                 // were read under the same generations or older ones.

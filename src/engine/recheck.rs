@@ -53,9 +53,9 @@ const CONCURRENCY: usize = 2;
 /// costs nothing.
 const COMPANY_MS: u64 = 250;
 
-/// One cached state to recheck, with its workspace and its key in the cache.
+/// One cached state to recheck, with its key in the cache. The workspace it is read under
+/// is its row's, which a read queues it only after matching with the caller's.
 pub(super) struct Recheck {
-    workspace_id: String,
     key: String,
     entry: Arc<CachedState>,
 }
@@ -110,7 +110,6 @@ impl Rechecks {
         entry: &Arc<CachedState>,
     ) {
         let recheck = Recheck {
-            workspace_id: scope.tenant.id.clone(),
             key: state_key(&scope.tenant.id, &scope.region, secret_id),
             entry: entry.clone(),
         };
@@ -175,7 +174,10 @@ async fn recheck(db: &Db, cache: &SecretCache, queued: &[Recheck]) {
     let read_at = cache.clock();
     let keys: Vec<(&str, &str)> = queued
         .iter()
-        .map(|r| (r.workspace_id.as_str(), r.entry.state.row.id.as_str()))
+        .map(|r| {
+            let row = &r.entry.state.row;
+            (row.workspace_id.as_str(), row.id.as_str())
+        })
         .collect();
     let started = std::time::Instant::now();
     let read = db.states_across(&keys).await;

@@ -383,7 +383,8 @@ async fn rechecks_read_only_the_workspaces_they_name(server: &TestServer) {
 }
 both_backends!(rechecks_read_only_the_workspaces_they_name);
 
-fn today_ms() -> i64 {
+/// The start of today (UTC), in epoch milliseconds.
+pub(crate) fn today_ms() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")

@@ -555,13 +555,7 @@ async fn a_days_first_read_keeps_its_secret_cached(server: &TestServer) {
             .await
             .expect("read");
     };
-    let day = || {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs() as i64;
-        now - now % 86_400
-    };
+    let day = || crate::audit::today_ms() / 1000;
     let first_day = day();
     // Loads the state, which shows no read yet, and records today's.
     read().await;
