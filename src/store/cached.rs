@@ -27,7 +27,8 @@ pub fn set_workspace(workspace_id: &str) -> diesel::dsl::select<set_config<&str,
 }
 
 /// The query that lists, for the rest of the transaction, workspaces whose secrets it may
-/// read (`app.read_workspaces`, comma-separated; migration `000006_recheck_reads`).
+/// read (`app.read_workspaces`, comma-separated; migrations `000006_recheck_reads` and
+/// `000008_recheck_policy_once`).
 pub fn read_workspaces(listed: &str) -> diesel::dsl::select<set_config<&str, &str, bool>> {
     diesel::select(set_config("app.read_workspaces", listed, true))
 }

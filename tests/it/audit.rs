@@ -756,6 +756,44 @@ async fn row_level_security_hides_other_tenants() {
         refused,
         "the audit writer's setting must not open other tables"
     );
+    // A recheck's list of workspaces opens SELECT on the secret tables of exactly the
+    // workspaces listed (migrations 000006 and 000008), and nothing more.
+    let b = psql(
+        url,
+        &format!("SELECT min(workspace_id) FROM secrets WHERE workspace_id <> '{a}'"),
+    );
+    let reread = format!(
+        "SET ROLE ragnos_app; BEGIN; SET LOCAL app.read_workspaces = '{},{b}'; ",
+        uuid::Uuid::new_v4()
+    );
+    for table in ["secrets", "secret_versions", "version_stages"] {
+        let listed = psql(
+            url,
+            &format!("{reread}SELECT count(*) FROM {table} WHERE workspace_id = '{b}'; COMMIT;"),
+        );
+        assert!(
+            listed.parse::<i64>().expect("n") > 0,
+            "{table}: a recheck could not read a workspace it listed"
+        );
+        let unlisted = psql(
+            url,
+            &format!("{reread}SELECT count(*) FROM {table} WHERE workspace_id <> '{b}'; COMMIT;"),
+        );
+        assert_eq!(
+            unlisted, "0",
+            "{table}: a recheck read a workspace it did not list"
+        );
+    }
+    for sql in [
+        "SELECT count(*) FROM audit_log;",
+        "WITH u AS (UPDATE secrets SET description = 'x' RETURNING 1) SELECT count(*) FROM u;",
+    ] {
+        assert_eq!(
+            psql(url, &format!("{reread}{sql} COMMIT;")),
+            "0",
+            "a recheck's list reached further than reading secrets: {sql}"
+        );
+    }
     // The role owns nothing and cannot bypass RLS.
     let flags = psql(
         url,
