@@ -23,6 +23,11 @@ pub fn install() -> Option<PrometheusHandle> {
         .ok()?
         .set_buckets_for_metric(Matcher::Full("vault_audit_commit_seconds".into()), &buckets)
         .ok()?
+        .set_buckets_for_metric(
+            Matcher::Full("vault_audit_inbox_move_seconds".into()),
+            &buckets,
+        )
+        .ok()?
         // Rows, not seconds: up to the writer's largest batch (`audit::MAX_BATCH`).
         .set_buckets_for_metric(
             Matcher::Full("vault_audit_batch_size".into()),
@@ -69,6 +74,15 @@ fn describe() {
         "vault_audit_commit_seconds",
         metrics::Unit::Seconds,
         "Time to commit one audit batch"
+    );
+    metrics::describe_histogram!(
+        "vault_audit_inbox_move_seconds",
+        metrics::Unit::Seconds,
+        "Time one move of SQLite's audit inbox into the log held the writer"
+    );
+    metrics::describe_counter!(
+        "vault_audit_inbox_moved_rows_total",
+        "Audit rows moved from SQLite's inbox into the log"
     );
     metrics::describe_gauge!("vault_db_pool_connections", "Database connections open");
     metrics::describe_gauge!("vault_db_pool_idle", "Database connections idle");

@@ -326,6 +326,55 @@ async fn metrics_parse_and_move_with_traffic() {
     assert!(!after.contains("secret-metric-value"));
 }
 
+// Concurrent reads from many workspaces commit in batches that name more than four of them,
+// which SQLite appends to its audit inbox (store::audit_inbox); the inbox's move into the
+// log, about once a second, shows on /metrics with the rows it carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_inbox_moves_show_on_metrics() {
+    let server = TestServer::start(crate::harness::Backend::Sqlite).expect("server");
+    let mut readers = Vec::new();
+    for _ in 0..8 {
+        let (akid, secret, _) = server.new_workspace_key("admin", &[]);
+        let c = crate::harness::sdk_client(&server.endpoint, &akid, &secret, "us-east-1");
+        let name = unique("spread");
+        c.create_secret()
+            .name(&name)
+            .secret_string("v")
+            .send()
+            .await
+            .expect("create");
+        readers.push((c, name));
+    }
+    let total = |text: &str, metric: &str| -> f64 {
+        parse(text)
+            .into_iter()
+            .filter(|(n, _, _)| n == metric)
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+    // A liveness bound, not a speed check: batches are formed by timing, so reads repeat
+    // until one names enough workspaces and the next move has run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let reads = readers
+            .iter()
+            .flat_map(|(c, name)| (0..4).map(move |_| c.get_secret_value().secret_id(name).send()));
+        for read in futures_util::future::join_all(reads).await {
+            read.expect("get");
+        }
+        let text = scrape(&server).await;
+        if total(&text, "vault_audit_inbox_moved_rows_total") > 0.0 {
+            assert!(total(&text, "vault_audit_inbox_move_seconds_count") >= 1.0);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no move of the audit inbox showed on /metrics"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// The server's `/metrics` text.
 async fn scrape(server: &TestServer) -> String {
     let req = http::Request::builder()
