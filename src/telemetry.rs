@@ -78,7 +78,7 @@ fn describe() {
     metrics::describe_histogram!(
         "vault_audit_inbox_move_seconds",
         metrics::Unit::Seconds,
-        "Time one move of SQLite's audit inbox into the log held the writer"
+        "Time one move of SQLite's audit inbox into the log held the writer connection"
     );
     metrics::describe_counter!(
         "vault_audit_inbox_moved_rows_total",

@@ -124,8 +124,9 @@ pub(super) async fn move_once(writer: &Arc<SqliteWriter>) -> StoreResult<usize> 
     }))
     .await
     .map_err(super::StoreError::from);
-    let moved = turn.finish(moved).await?;
+    // Not the wait for the group's COMMIT, during which other writers hold the connection.
     metrics::histogram!("vault_audit_inbox_move_seconds").record(started.elapsed().as_secs_f64());
+    let moved = turn.finish(moved).await?;
     metrics::counter!("vault_audit_inbox_moved_rows_total").increment(moved as u64);
     Ok(moved)
 }
