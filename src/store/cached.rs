@@ -33,6 +33,32 @@ pub fn read_workspaces(listed: &str) -> diesel::dsl::select<set_config<&str, &st
     diesel::select(set_config("app.read_workspaces", listed, true))
 }
 
+/// A transaction-control statement (`BEGIN` or `COMMIT`) as a prepared statement.
+///
+/// In a pipeline it must keep its place among the statements around it. diesel-async sends
+/// a prepared statement at its first poll, or queues it on the statement cache's fair lock
+/// behind one still being prepared; a `batch_execute` skips that queue, so a `COMMIT` sent
+/// that way could overtake the reads it should follow.
+pub struct TxControl(&'static str);
+
+/// `BEGIN`, prepared (see [`TxControl`]).
+pub const BEGIN: TxControl = TxControl("BEGIN");
+/// `COMMIT`, prepared (see [`TxControl`]).
+pub const COMMIT: TxControl = TxControl("COMMIT");
+
+/// Query id of [`TxControl`]: none static, so the cache keys each by its SQL.
+impl QueryId for TxControl {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl QueryFragment<Pg> for TxControl {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        out.push_sql(self.0);
+        Ok(())
+    }
+}
+
 /// `UPDATE secrets SET <every column> WHERE workspace_id, id and revision match`: an
 /// optimistic write of a whole secret row. It affects 0 rows when someone wrote first.
 pub struct UpdateSecret<'a> {
@@ -270,13 +296,14 @@ impl QueryFragment<Pg> for InsertStageRows<'_> {
     }
 }
 
-/// One write of a secret in a single PostgreSQL statement: the new version, the label
-/// moves and the audit row as data-modifying CTEs in front of [`UpdateSecret`].
+/// One write of a secret in a single PostgreSQL statement: [`UpdateSecret`], then the new
+/// version, the label moves and the audit row as data-modifying CTEs that run only if the
+/// UPDATE found its revision.
 ///
 /// A PutSecretValue on PostgreSQL was CPU-bound with half of the database's time in the
 /// kernel: five statements meant five protocol exchanges and five executor start-ups.
-/// The statement's result is the UPDATE's row count, 0 when another writer came first;
-/// the CTEs still run then, but the caller rolls the transaction back.
+/// The statement returns one row if the write landed and none when another writer came
+/// first, in which case it changed nothing: its `COMMIT` can go out with it, unread.
 ///
 /// Labels are upserted, and only the labels that left the secret are deleted, so the two
 /// CTEs never touch the same row (their order within the statement is unspecified).
@@ -300,18 +327,16 @@ impl QueryId for CommitSecret<'_> {
 impl QueryFragment<Pg> for CommitSecret<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
         let r = self.update.row;
-        let mut first = true;
-        let mut cte = |out: &mut AstPass<'_, 'b, Pg>, name: &str| {
-            out.push_sql(if first { "WITH " } else { ", " });
-            out.push_sql(name);
-            out.push_sql(" AS (");
-            first = false;
-        };
+        // Data-modifying CTEs all run, whether or not anything reads them; each write after
+        // the UPDATE is made conditional on its `RETURNING` row instead.
+        const LANDED: &str = " WHERE EXISTS (SELECT 1 FROM u)";
+        out.push_sql("WITH u AS (");
+        self.update.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING 1)");
         if let Some(v) = self.version {
-            cte(&mut out, "v");
             out.push_sql(
-                "INSERT INTO secret_versions (secret_id, version_id, workspace_id, \
-                 sealed_value, is_binary, created_at, last_accessed_at) VALUES (",
+                ", v AS (INSERT INTO secret_versions (secret_id, version_id, workspace_id, \
+                 sealed_value, is_binary, created_at, last_accessed_at) SELECT ",
             );
             out.push_bind_param::<Text, _>(&v.secret_id)?;
             out.push_sql(", ");
@@ -326,33 +351,33 @@ impl QueryFragment<Pg> for CommitSecret<'_> {
             out.push_bind_param::<BigInt, _>(&v.created_at)?;
             out.push_sql(", ");
             out.push_bind_param::<Nullable<BigInt>, _>(&v.last_accessed_at)?;
-            out.push_sql("))");
+            out.push_sql(LANDED);
+            out.push_sql(")");
         }
         if let Some(stages) = &self.stages {
-            cte(&mut out, "d");
-            out.push_sql("DELETE FROM version_stages WHERE workspace_id = ");
+            out.push_sql(", d AS (DELETE FROM version_stages WHERE workspace_id = ");
             out.push_bind_param::<Text, _>(&r.workspace_id)?;
             out.push_sql(" AND secret_id = ");
             out.push_bind_param::<Text, _>(&r.id)?;
             out.push_sql(" AND stage <> ALL(");
             out.push_bind_param::<Array<Text>, _>(&stages.stage)?;
-            out.push_sql("))");
-            cte(&mut out, "l");
+            out.push_sql(") AND EXISTS (SELECT 1 FROM u))");
+            out.push_sql(", l AS (");
             stages.walk_ast(out.reborrow())?;
+            out.push_sql(LANDED);
             out.push_sql(
                 " ON CONFLICT (secret_id, stage) DO UPDATE SET version_id = \
                  EXCLUDED.version_id WHERE version_stages.version_id <> EXCLUDED.version_id)",
             );
         }
         if let Some(audit) = &self.audit {
-            cte(&mut out, "a");
+            out.push_sql(", a AS (");
             audit.walk_ast(out.reborrow())?;
+            out.push_sql(LANDED);
             out.push_sql(")");
         }
-        if !first {
-            out.push_sql(" ");
-        }
-        self.update.walk_ast(out)
+        out.push_sql(" SELECT 1 FROM u");
+        Ok(())
     }
 }
 

@@ -687,21 +687,22 @@ impl Drop for HeldRead {
     }
 }
 
-/// [`Db::find_secret_state`] of a secret named `name`, on PostgreSQL: the secret row and the
-/// reads of its versions and labels, which name it by a subquery instead of waiting for its
-/// id, go pipelined in one round trip. Each statement takes its own snapshot, in the order
-/// sent, so the versions and labels are never older than the row, and a write computed from
-/// them fails its revision check if another landed in between, as after two round trips.
-/// The order sent is the order written here: `try_join!` (biased) polls its futures in that
-/// order, and diesel-async sends a statement during its first poll, or queues on its
-/// statement cache's fair lock while an earlier one is being prepared.
+/// [`Db::find_secret_state`] of a secret named `name`, on PostgreSQL, in one round trip:
+/// the transaction's `BEGIN`, its workspace setting, the secret row, the reads of its
+/// versions and labels (which name it by a subquery instead of waiting for its id) and,
+/// unless `hold`, the `COMMIT` go out together ([`pg_in_flight`]). Each read takes its own
+/// snapshot, in the order sent, so the versions and labels are never older than the row,
+/// and a write computed from them fails its revision check if another landed in between,
+/// as after separate round trips. With `hold` the transaction stays open for the write.
 async fn pg_state_by_name(
     conn: &mut AsyncPgConnection,
     workspace_id: &str,
     region: &str,
     name: &str,
     label: Option<&str>,
+    hold: bool,
 ) -> StoreResult<Option<(SecretRow, StateAndVersion)>> {
+    pg_enter_in_flight(conn)?;
     let c: &AsyncPgConnection = conn;
     let named = || {
         secrets::table
@@ -720,17 +721,131 @@ async fn pg_state_by_name(
             None => Ok(Vec::new()),
         }
     };
-    let (row, versions, stages, labelled) = tokio::try_join!(
-        biased;
-        named().select(SecretRow::as_select()).load(&mut &*c),
-        versions_of!(workspace_id, in ids()).load(&mut &*c),
-        labels_of!(workspace_id, in ids()).load(&mut &*c),
-        labelled,
-    )?;
+    let reads = async {
+        Ok(tokio::try_join!(
+            biased;
+            named().select(SecretRow::as_select()).load(&mut &*c),
+            versions_of!(workspace_id, in ids()).load(&mut &*c),
+            labels_of!(workspace_id, in ids()).load(&mut &*c),
+            labelled,
+        )?)
+    };
+    let read = pg_in_flight(c, Some(cached::set_workspace(workspace_id)), reads, !hold).await;
+    let (row, versions, stages, labelled) = pg_leave_in_flight(conn, read).await?;
     Ok(row
         .into_iter()
         .next()
         .map(|row| (row, (versions, stages, labelled.into_iter().next()))))
+}
+
+/// Mark `conn` as inside a transaction before [`pg_in_flight`] sends its `BEGIN`: if the
+/// request is dropped before the `COMMIT`, the pool finds the connection in a transaction
+/// and discards it, and the database rolls back when the socket closes.
+fn pg_enter_in_flight(conn: &mut AsyncPgConnection) -> StoreResult<()> {
+    use diesel::connection::TransactionDepthChange;
+    use diesel_async::{AnsiTransactionManager, TransactionManager};
+    let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
+    if status.transaction_state()?.transaction_depth().is_some() {
+        return Err(DieselError::AlreadyInTransaction.into());
+    }
+    status
+        .transaction_state()?
+        .change_transaction_depth(TransactionDepthChange::IncreaseDepth)?;
+    Ok(())
+}
+
+/// Run `work`, statements pipelined on `c`, in a tenant transaction whose `BEGIN` and
+/// `setting` (which workspaces row-level security opens) and, with `commit`, `COMMIT` go
+/// out in the same flight, each a prepared statement in the order polled. Opened and
+/// closed on their own, they cost two round trips more per read, and PostgreSQL a wake-up
+/// and a parse of the simple-query `BEGIN` each. Without `setting`, `c` is already inside
+/// the transaction. Starts after [`pg_enter_in_flight`] (when it opens the transaction);
+/// [`pg_leave_in_flight`] settles the outcome.
+///
+/// A statement that fails aborts the transaction: those after it fail too, and the
+/// pipelined `COMMIT` ends it as a rollback. The `COMMIT` is awaited whatever the work
+/// came to, so that its outcome says whether the transaction is over.
+async fn pg_in_flight<S, F, T>(
+    c: &AsyncPgConnection,
+    setting: Option<S>,
+    work: F,
+    commit: bool,
+) -> InFlight<T>
+where
+    S: diesel::query_builder::QueryFragment<diesel::pg::Pg> + diesel::query_builder::QueryId,
+    F: std::future::Future<Output = StoreResult<T>>,
+{
+    use diesel_async::AsyncConnectionCore;
+    let open = async {
+        if let Some(setting) = setting {
+            let begin = (&*c).execute_returning_count(cached::BEGIN);
+            let setting = (&*c).execute_returning_count(setting);
+            tokio::try_join!(biased; begin, setting)?;
+        }
+        Ok::<_, StoreError>(())
+    };
+    // A statement that fails before it is sent (its parameters would not serialize) aborts
+    // nothing on the server, so the `COMMIT` must not follow it: polled in order, the
+    // `COMMIT` sees that failure before it would be sent.
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let failed = AtomicBool::new(false);
+    let (result, ended) = tokio::join!(
+        biased;
+        async {
+            let result = tokio::try_join!(biased; open, work);
+            failed.store(result.is_err(), Relaxed);
+            Ok(result?.1)
+        },
+        async {
+            match commit && !AtomicBool::load(&failed, Relaxed) {
+                true => Some((&*c).execute_returning_count(cached::COMMIT).await),
+                false => None,
+            }
+        },
+    );
+    InFlight { result, ended }
+}
+
+/// What a [`pg_in_flight`] transaction came to.
+struct InFlight<T> {
+    /// The work's outcome.
+    result: StoreResult<T>,
+    /// The pipelined `COMMIT`'s, if one was sent.
+    ended: Option<Result<usize, DieselError>>,
+}
+
+/// Settle a [`pg_in_flight`] transaction. After a `COMMIT` that ran (a commit, or after an
+/// error a rollback), note that it is over. After an error with no `COMMIT`, or a
+/// `COMMIT` that failed, roll back. An `Ok` with no `COMMIT` leaves it open for the caller.
+async fn pg_leave_in_flight<T>(
+    conn: &mut AsyncPgConnection,
+    flight: InFlight<T>,
+) -> StoreResult<T> {
+    use diesel::connection::TransactionDepthChange;
+    use diesel_async::{AnsiTransactionManager, TransactionManager};
+    match flight {
+        InFlight {
+            result,
+            ended: Some(Ok(_)),
+        } => {
+            AnsiTransactionManager::transaction_manager_status_mut(conn)
+                .transaction_state()?
+                .change_transaction_depth(TransactionDepthChange::DecreaseDepth)?;
+            result
+        }
+        InFlight {
+            result: Ok(value),
+            ended: None,
+        } => Ok(value),
+        InFlight {
+            result: Err(e),
+            ended: _,
+        } => end_tenant(conn, Err(e)).await,
+        InFlight {
+            result: Ok(_),
+            ended: Some(Err(e)),
+        } => end_tenant(conn, Err(e.into())).await,
+    }
 }
 
 /// Delete one secret with its versions and labels, children first, on connection `$conn`
@@ -940,18 +1055,24 @@ async fn pg_append_audit(
     end_tenant(conn, result).await
 }
 
-/// [`Db::commit_secret`] on PostgreSQL: one statement ([`cached::CommitSecret`]).
+/// [`Db::commit_secret`] on PostgreSQL: one statement ([`cached::CommitSecret`]) and the
+/// `COMMIT`, in one round trip. `conn` is inside the transaction of a held read, or, with
+/// `open`, outside any: then `BEGIN` and the workspace setting go first in the same flight.
 ///
-/// A racing writer shows up either as the UPDATE's failed revision check or as a key the
-/// racer took or removed: each is a `Conflict`, and the engine retries.
+/// A racing writer shows up either as the UPDATE's failed revision check (the statement
+/// then wrote nothing, and the `COMMIT` commits nothing) or as a key the racer took or
+/// removed (the transaction aborts, and the `COMMIT` rolls it back): each is a `Conflict`,
+/// and the engine retries.
 async fn pg_commit_secret(
     conn: &mut AsyncPgConnection,
+    open: bool,
     expected_revision: i64,
     secret: &SecretRow,
     version: Option<&VersionRow>,
     stages: Option<&[StageRow]>,
     audit: Option<&AuditRow>,
 ) -> StoreResult<()> {
+    use diesel_async::AsyncConnectionCore;
     let statement = cached::CommitSecret {
         update: cached::UpdateSecret {
             row: secret,
@@ -961,12 +1082,70 @@ async fn pg_commit_secret(
         stages: stages.map(cached::InsertStageRows::new),
         audit: audit.map(|a| cached::InsertAuditRows::new(std::slice::from_ref(a))),
     };
-    match statement.execute(conn).await {
-        Ok(1) => Ok(()),
-        Ok(_) => Err(StoreError::Conflict),
-        Err(e) if is_race(&e) => Err(StoreError::Conflict),
-        Err(e) => Err(e.into()),
+    if open {
+        pg_enter_in_flight(conn)?;
     }
+    let c: &AsyncPgConnection = conn;
+    let write = async {
+        match (&*c).execute_returning_count(statement).await {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(StoreError::Conflict),
+            Err(e) if is_race(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    };
+    let setting = open.then(|| cached::set_workspace(&secret.workspace_id));
+    let flight = pg_in_flight(c, setting, write, true).await;
+    pg_leave_in_flight(conn, flight).await
+}
+
+/// [`Db::create_secret`] on PostgreSQL: `BEGIN`, the workspace setting, the INSERTs and
+/// `COMMIT` in one round trip ([`pg_in_flight`]), where each had one of its own. They run
+/// in the order sent, so each row's parent is in before it; a name already taken fails the
+/// first INSERT, and the transaction rolls back whole.
+async fn pg_create_secret(
+    conn: &mut AsyncPgConnection,
+    secret: &SecretRow,
+    version: Option<&VersionRow>,
+    stages: &[StageRow],
+    audit: Option<&AuditRow>,
+) -> StoreResult<()> {
+    pg_enter_in_flight(conn)?;
+    let c: &AsyncPgConnection = conn;
+    let inserts = async {
+        tokio::try_join!(
+            biased;
+            diesel::insert_into(secrets::table).values(secret).execute(&mut &*c),
+            async {
+                match version {
+                    Some(v) => {
+                        let insert = diesel::insert_into(secret_versions::table).values(v);
+                        insert.execute(&mut &*c).await
+                    }
+                    None => Ok(0),
+                }
+            },
+            async {
+                match stages {
+                    [] => Ok(0),
+                    _ => cached::InsertStageRows::new(stages).execute(&mut &*c).await,
+                }
+            },
+            async {
+                match audit {
+                    Some(a) => {
+                        let rows = std::slice::from_ref(a);
+                        cached::InsertAuditRows::new(rows).execute(&mut &*c).await
+                    }
+                    None => Ok(0),
+                }
+            },
+        )?;
+        Ok(())
+    };
+    let setting = Some(cached::set_workspace(&secret.workspace_id));
+    let flight = pg_in_flight(c, setting, inserts, true).await;
+    pg_leave_in_flight(conn, flight).await
 }
 
 /// An error a concurrent writer causes: a key it took, a row it removed, or a
@@ -1410,9 +1589,10 @@ impl Db {
 
     /// [`Db::find_secret_state`] for a write that follows: with `hold`, on PostgreSQL and
     /// by name, the read's transaction stays open in the returned [`HeldRead`], and
-    /// [`Db::commit_secret_after`] commits the write in it. That saves the write its own
-    /// `BEGIN` and the read its `COMMIT`: 4 round trips instead of 6. The write's revision
-    /// check guards it exactly as before.
+    /// [`Db::commit_secret_after`] commits the write in it. With `BEGIN` and `COMMIT`
+    /// pipelined with the statements around them, a write costs 2 round trips (the read,
+    /// then the write with its `COMMIT`) where a transaction of its own after a read's
+    /// took 3 more. The write's revision check guards it exactly as before.
     ///
     /// Whoever holds the read must not ask the pool for another connection before
     /// dropping it: enough writers each waiting for a second connection would exhaust it.
@@ -1426,14 +1606,10 @@ impl Db {
     ) -> StoreResult<(Option<(SecretRow, StateAndVersion)>, HeldRead)> {
         if let (Db::Postgres(pool), SecretLookup::Name(name)) = (self, lookup) {
             let mut conn = pool.main.get_owned().await?;
-            begin_tenant(&mut conn, workspace_id).await?;
-            let found = match pg_state_by_name(&mut conn, workspace_id, region, name, label).await {
-                Ok(found) if hold => {
-                    return Ok((found, HeldRead(Some((workspace_id.to_owned(), conn)))));
-                }
-                result => end_tenant(&mut *conn, result).await?,
-            };
-            return Ok((found, HeldRead(None)));
+            let found =
+                pg_state_by_name(&mut conn, workspace_id, region, name, label, hold).await?;
+            let held = hold.then(|| (workspace_id.to_owned(), conn));
+            return Ok((found, HeldRead(held)));
         }
         let found = tenant_read!(self, workspace_id, conn => {
             match find_secret_in!(conn, workspace_id, region, lookup)? {
@@ -1494,10 +1670,28 @@ impl Db {
                     return Err(StoreError::Database("workspace id with a comma".into()));
                 }
                 let listed = workspaces.join(",");
-                pg_tenant_tx!(pool, "", conn => {
-                    cached::read_workspaces(&listed).execute(conn).await?;
-                    read!(conn)
-                })
+                let mut guard = pool.get().await?;
+                let conn: &mut AsyncPgConnection = &mut guard;
+                pg_enter_in_flight(conn)?;
+                let c: &AsyncPgConnection = conn;
+                let reads = async {
+                    Ok(tokio::try_join!(
+                        biased;
+                        secrets::table
+                            .filter(secrets::id.eq_any(&ids))
+                            .select(SecretRow::as_select())
+                            .load(&mut &*c),
+                        versions_of!(keyed any &workspaces, in &ids).load(&mut &*c),
+                        labels_of!(any &workspaces, in &ids).load(&mut &*c),
+                    )?)
+                };
+                let read =
+                    pg_in_flight(c, Some(cached::read_workspaces(&listed)), reads, true).await;
+                let (mut rows, versions, stages) = pg_leave_in_flight(conn, read).await?;
+                rows.retain(|r: &SecretRow| {
+                    workspaces.binary_search(&r.workspace_id.as_str()).is_ok()
+                });
+                Ok((rows, versions, stages))
             }
             Db::Sqlite { readers, .. } => {
                 let mut guard = readers.get().await?;
@@ -1557,6 +1751,10 @@ impl Db {
         stages: &[StageRow],
         audit: Option<&AuditRow>,
     ) -> StoreResult<()> {
+        if let Db::Postgres(pool) = self {
+            let mut conn = pool.get().await?;
+            return pg_create_secret(&mut conn, secret, version, stages, audit).await;
+        }
         tenant_tx!(self, &secret.workspace_id, conn => {
             diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
             if let Some(v) = version {
@@ -1584,9 +1782,17 @@ impl Db {
     ) -> StoreResult<()> {
         let writer = match self {
             Db::Postgres(pool) => {
-                return pg_tenant_tx!(pool, &secret.workspace_id, conn => {
-                    pg_commit_secret(conn, expected_revision, secret, version, stages, audit).await
-                });
+                let mut conn = pool.get().await?;
+                return pg_commit_secret(
+                    &mut conn,
+                    true,
+                    expected_revision,
+                    secret,
+                    version,
+                    stages,
+                    audit,
+                )
+                .await;
             }
             Db::Sqlite { writer, .. } => writer,
         };
@@ -1630,10 +1836,16 @@ impl Db {
     ) -> StoreResult<()> {
         match read.0.take() {
             Some((workspace_id, mut conn)) if workspace_id == secret.workspace_id => {
-                let result =
-                    pg_commit_secret(&mut conn, expected_revision, secret, version, stages, audit)
-                        .await;
-                end_tenant(&mut *conn, result).await
+                pg_commit_secret(
+                    &mut conn,
+                    false,
+                    expected_revision,
+                    secret,
+                    version,
+                    stages,
+                    audit,
+                )
+                .await
             }
             held => {
                 drop(HeldRead(held));

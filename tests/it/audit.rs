@@ -914,3 +914,66 @@ async fn a_read_does_not_wait_for_a_locked_secret() {
         "the read's audit row"
     );
 }
+
+/// Poll `fut` once, give the database `wait` to act on what it sent, poll once more, then
+/// drop it: a request cancelled part-way, as when its client goes away.
+async fn cancel_part_way<F: std::future::Future>(fut: F, wait: std::time::Duration) {
+    let mut fut = std::pin::pin!(fut);
+    for _ in 0..2 {
+        let ready =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx).is_ready()))
+                .await;
+        if ready {
+            return;
+        }
+        // Blocking on purpose: the other worker thread drives the connection meanwhile.
+        std::thread::sleep(wait);
+    }
+}
+
+/// On PostgreSQL a read sends its `BEGIN`, workspace setting, reads and `COMMIT` in one
+/// flight. Cancelled anywhere in that flight, it must not hand its pooled connection to
+/// the next user inside the transaction: that user's writes would then never commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_reads_leave_no_transaction_open() {
+    let Some(server) = TestServer::start(Backend::Postgres) else {
+        return;
+    };
+    let name = unique("cancelled");
+    crate::harness::root_client(&server)
+        .create_secret()
+        .name(&name)
+        .secret_string("v0")
+        .send()
+        .await
+        .expect("create");
+    // One connection, so each call below reuses it unless the pool discarded it.
+    let db = Db::connect(&server.database_url, 1).await.expect("db");
+    let observer = open_db(&server).await;
+    let ws = default_workspace(&observer).await;
+    let lookup = SecretLookup::Name(&name);
+    for step in 0..24u64 {
+        let read = db.find_secret_state(&ws, "us-east-1", &lookup, Some("AWSCURRENT"));
+        cancel_part_way(read, std::time::Duration::from_micros(step * 50)).await;
+        let row = ragnos_vault::store::WorkspaceRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: unique("after-cancel"),
+            account_id: format!("{:012}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000),
+            wrapped_key: vec![0; 8],
+            created_at: 0,
+        };
+        db.insert_workspace(&row)
+            .await
+            .expect("a write after the cancelled read");
+        assert!(
+            observer.workspace(&row.id).await.expect("q").is_some(),
+            "cancelled after step {step}: the next write did not commit"
+        );
+        // And the read itself still works on whatever connection the pool gives.
+        let found = db
+            .find_secret_state(&ws, "us-east-1", &lookup, None)
+            .await
+            .expect("read");
+        assert!(found.is_some(), "step {step}");
+    }
+}
