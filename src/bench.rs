@@ -87,6 +87,10 @@ pub struct BenchArgs {
     /// Worker threads of the in-process server's runtime (the load generator has its own).
     #[arg(long, default_value_t = 2)]
     pub server_threads: usize,
+    /// Seed secrets as never read, so each secret's first read also records its
+    /// LastAccessedDate (in the audit batch); by default they look already read today.
+    #[arg(long)]
+    pub unread: bool,
 }
 
 /// One measured row of the results.
@@ -696,15 +700,17 @@ fn new_workspace(master: &MasterKey, name: &str, now: i64) -> SeededWorkspace {
     }
 }
 
-/// Rows for secrets `range` of one workspace, sealed as the engine seals them. They look
-/// already read today, so a read benchmark measures reads, not LastAccessedDate writes.
+/// Rows for secrets `range` of one workspace, sealed as the engine seals them. Unless
+/// `unread`, they look already read today, so a read benchmark measures reads, not
+/// LastAccessedDate writes.
 fn secret_rows(
     ws: &SeededWorkspace,
     range: std::ops::Range<usize>,
     now: i64,
+    unread: bool,
     out: &mut (Vec<SecretRow>, Vec<VersionRow>, Vec<StageRow>),
 ) {
-    let today = now - now.rem_euclid(DAY_MS);
+    let today = (!unread).then(|| now - now.rem_euclid(DAY_MS));
     for i in range {
         let id = uuid::Uuid::new_v4().to_string();
         let version_id = uuid::Uuid::new_v4().to_string();
@@ -739,7 +745,7 @@ fn secret_rows(
             rotation: None,
             created_at: now,
             last_changed_at: now,
-            last_accessed_at: Some(today),
+            last_accessed_at: today,
             deleted_at: None,
             deletion_date: None,
             revision: 0,
@@ -753,7 +759,7 @@ fn secret_rows(
             sealed_value: sealed,
             is_binary: false,
             created_at: now,
-            last_accessed_at: Some(today),
+            last_accessed_at: today,
         });
         out.2.push(StageRow {
             secret_id: id,
@@ -772,6 +778,7 @@ async fn seed(
     prefix: &str,
     workspaces: usize,
     per_workspace: usize,
+    unread: bool,
 ) -> Result<Vec<Credential>, String> {
     let now = crate::bootstrap::now_ms();
     let mut credentials = Vec::with_capacity(workspaces);
@@ -791,7 +798,7 @@ async fn seed(
             let to = (from + chunk).min(per_workspace);
             let mut rows = (Vec::new(), Vec::new(), Vec::new());
             for ws in &made {
-                secret_rows(ws, from..to, now, &mut rows);
+                secret_rows(ws, from..to, now, unread, &mut rows);
             }
             let (ws_rows, keys): (Vec<WorkspaceRow>, Vec<AccessKeyRow>) = if first {
                 made.iter()
@@ -860,6 +867,8 @@ struct Target {
     runtime: OwnedRuntime,
     cleanup: Cleanup,
     admin_url: Option<String>,
+    /// Seed secrets as never read (`--unread`).
+    unread: bool,
 }
 
 enum Cleanup {
@@ -928,6 +937,7 @@ impl Target {
             runtime,
             cleanup,
             admin_url,
+            unread: args.unread,
         })
     }
 
@@ -941,10 +951,13 @@ impl Target {
         let db = self.db.clone();
         let master = self.master.clone();
         let prefix = prefix.to_owned();
+        let unread = self.unread;
         let creds = self
             .runtime
             .handle()?
-            .spawn(async move { seed(&db, &master, &prefix, workspaces, per_workspace).await })
+            .spawn(
+                async move { seed(&db, &master, &prefix, workspaces, per_workspace, unread).await },
+            )
             .await
             .map_err(|e| e.to_string())??;
         self.settle().await?;

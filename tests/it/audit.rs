@@ -201,6 +201,18 @@ async fn one_row_per_request(server: &TestServer) {
 }
 both_backends!(one_row_per_request);
 
+/// CreateSecret `name` (value "v") through `raw`, which must succeed.
+async fn create_with_raw(raw: &Raw, name: &str) {
+    let r = raw
+        .call_json(
+            "CreateSecret",
+            json!({"Name": name, "SecretString": "v",
+                   "ClientRequestToken": uuid::Uuid::new_v4().to_string()}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
+}
+
 // Many reads at once: the audit writer commits batches back to back (on PostgreSQL two are
 // in flight on its one connection), and batches that carry first reads' LastAccessedDate
 // touches run alone between them. Every request still has exactly one row, and every answered
@@ -209,14 +221,7 @@ async fn concurrent_reads_each_leave_one_row(server: &TestServer) {
     let root = std::sync::Arc::new(Raw::new(&server.endpoint, ROOT_AKID, ROOT_SECRET));
     let names: Vec<String> = (0..8).map(|i| unique(&format!("burst-{i}"))).collect();
     for name in &names {
-        let r = root
-            .call_json(
-                "CreateSecret",
-                json!({"Name": name, "SecretString": "v",
-                       "ClientRequestToken": uuid::Uuid::new_v4().to_string()}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
+        create_with_raw(&root, name).await;
     }
     let mut tasks = tokio::task::JoinSet::new();
     for t in 0..32 {
@@ -258,6 +263,64 @@ async fn concurrent_reads_each_leave_one_row(server: &TestServer) {
     }
 }
 both_backends!(concurrent_reads_each_leave_one_row);
+
+// First reads of secrets in several workspaces at once: their LastAccessedDate touches
+// share audit batches, each touch under its own workspace's setting (on PostgreSQL the
+// whole batch, settings and touches in order, goes out in one flight). Every secret and the
+// version read get the day, and no secret of a workspace is touched under another's.
+async fn first_reads_across_workspaces_record_their_day(server: &TestServer) {
+    let db = open_db(server).await;
+    let mut targets = Vec::new();
+    for w in 0..3 {
+        let (akid, secret, _) = server.new_workspace_key("admin", &[]);
+        let ws = db
+            .access_key(&akid)
+            .await
+            .expect("q")
+            .expect("key")
+            .workspace_id;
+        let raw = std::sync::Arc::new(Raw::new(&server.endpoint, &akid, &secret));
+        for i in 0..4 {
+            let name = unique(&format!("touch-{w}-{i}"));
+            create_with_raw(&raw, &name).await;
+            targets.push((raw.clone(), ws.clone(), name));
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..4 {
+        for (raw, _, name) in &targets {
+            let (raw, name) = (raw.clone(), name.clone());
+            tasks.spawn(async move {
+                let r = raw
+                    .call_json("GetSecretValue", json!({"SecretId": name}))
+                    .await;
+                assert_eq!(
+                    r.status,
+                    200,
+                    "round {round}: {}",
+                    String::from_utf8_lossy(&r.raw)
+                );
+            });
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("read");
+    }
+    let day = today_ms();
+    for (_, ws, name) in &targets {
+        let (row, versions) = stored(&db, ws, name).await;
+        // A read just before midnight may have stored the day before.
+        let stored_day = row.last_accessed_at.expect("the secret's LastAccessedDate");
+        assert!(day - stored_day <= 86_400_000, "{name}: {stored_day}");
+        assert_eq!(versions.len(), 1, "{name}");
+        assert_eq!(
+            versions[0].last_accessed_at,
+            Some(stored_day),
+            "{name}: its version"
+        );
+    }
+}
+both_backends!(first_reads_across_workspaces_record_their_day);
 
 async fn audit_pages_over_ten_thousand_rows(server: &TestServer) {
     let db = open_db(server).await;
