@@ -1032,12 +1032,8 @@ async fn pg_append_audit(
     // its touches (a touch updates a tenant row, so it runs under its workspace's
     // setting), then `COMMIT`. One round trip, where a statement at a time took 3 and 2
     // more per workspace, and batches carrying a day's first reads of many secrets held up
-    // every read waiting on the audit meanwhile. The statements are first polled, so
-    // sent, in the order pushed: `try_join_all` polls a short list in order and a long one
-    // through a FIFO queue.
-    type Sent<'c> = std::pin::Pin<
-        Box<dyn std::future::Future<Output = diesel::QueryResult<usize>> + Send + 'c>,
-    >;
+    // every read waiting on the audit meanwhile. The statements are sent in the order
+    // pushed ([`sent_in_order`]).
     pg_enter_in_flight(conn)?;
     let c: &AsyncPgConnection = conn;
     let mut statements: Vec<Sent<'_>> = Vec::new();
@@ -1053,14 +1049,37 @@ async fn pg_append_audit(
             statements.push(Box::pin(cached::TouchVersion::<true>(t).execute(&mut &*c)));
         }
     }
-    let work = async {
-        futures_util::future::try_join_all(statements).await?;
-        Ok(())
-    };
+    let work = async { Ok(tokio::task::unconstrained(sent_in_order(statements)).await?) };
     // The audit rows need no workspace (the writer's INSERT-only policy admits them); the
     // transaction opens with none set.
     let flight = pg_in_flight(c, Some(cached::set_workspace("")), work, true).await;
     pg_leave_in_flight(conn, flight).await
+}
+
+/// A statement's execution on a shared PostgreSQL connection, as a pipeline holds it.
+type Sent<'c> = std::pin::Pin<Box<dyn Future<Output = diesel::QueryResult<usize>> + Send + 'c>>;
+
+/// Await `statements`, each first polled, so sent (or queued on the statement cache's fair
+/// lock), in the order given, all in the first poll; then the rest as they complete.
+///
+/// `try_join_all` of more than 30 futures keeps them in a queue that puts a future woken
+/// during its poll at the back: one that tokio's cooperative budget turned away unsent
+/// would then be sent after those behind it. Run this under
+/// [`tokio::task::unconstrained`], so that no first poll is turned away.
+async fn sent_in_order(statements: Vec<Sent<'_>>) -> diesel::QueryResult<()> {
+    use futures_util::StreamExt;
+    use std::task::Poll;
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    for mut statement in statements {
+        match std::future::poll_fn(|cx| Poll::Ready(statement.as_mut().poll(cx))).await {
+            Poll::Ready(done) => drop(done?),
+            Poll::Pending => in_flight.push(statement),
+        }
+    }
+    while let Some(done) = in_flight.next().await {
+        done?;
+    }
+    Ok(())
 }
 
 /// [`Db::commit_secret`] on PostgreSQL: one statement ([`cached::CommitSecret`]) and the

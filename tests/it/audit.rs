@@ -264,14 +264,15 @@ async fn concurrent_reads_each_leave_one_row(server: &TestServer) {
 }
 both_backends!(concurrent_reads_each_leave_one_row);
 
-// First reads of secrets in several workspaces at once: their LastAccessedDate touches
+// First reads of secrets in four workspaces at once: their LastAccessedDate touches
 // share audit batches, each touch under its own workspace's setting (on PostgreSQL the
 // whole batch, settings and touches in order, goes out in one flight). Every secret and the
 // version read get the day, and no secret of a workspace is touched under another's.
 async fn first_reads_across_workspaces_record_their_day(server: &TestServer) {
     let db = open_db(server).await;
     let mut targets = Vec::new();
-    for w in 0..3 {
+    // Enough at once for a batch of more than 30 statements (two per touch).
+    for w in 0..4 {
         let (akid, secret, _) = server.new_workspace_key("admin", &[]);
         let ws = db
             .access_key(&akid)
@@ -280,7 +281,7 @@ async fn first_reads_across_workspaces_record_their_day(server: &TestServer) {
             .expect("key")
             .workspace_id;
         let raw = std::sync::Arc::new(Raw::new(&server.endpoint, &akid, &secret));
-        for i in 0..4 {
+        for i in 0..10 {
             let name = unique(&format!("touch-{w}-{i}"));
             create_with_raw(&raw, &name).await;
             targets.push((raw.clone(), ws.clone(), name));
