@@ -1672,25 +1672,30 @@ impl Db {
         workspaces.sort_unstable();
         workspaces.dedup();
         let ids: Vec<&str> = secrets.iter().map(|(_, id)| *id).collect();
-        macro_rules! read {
-            ($conn:ident) => {{
-                // By id alone: SQLite without statistics (a database that grew since it was
-                // opened) reads `workspace_id IN (…)` through the workspace index, every
-                // secret of the workspace (4 ms at 10,000) instead of 500 key lookups. The
-                // workspaces are checked below; on PostgreSQL row-level security checks too.
-                let mut rows: Vec<SecretRow> = secrets::table
+        // By id alone: SQLite without statistics (a database that grew since it was opened)
+        // reads `workspace_id IN (…)` through the workspace index, every secret of the
+        // workspace (4 ms at 10,000) instead of 500 key lookups. The workspaces are checked
+        // below; on PostgreSQL row-level security checks too.
+        // Macros, not closures: a selection is typed for one backend where it is used.
+        macro_rules! rows {
+            () => {
+                secrets::table
                     .filter(secrets::id.eq_any(&ids))
                     .select(SecretRow::as_select())
-                    .load($conn)
-                    .await?;
-                rows.retain(|r| workspaces.binary_search(&r.workspace_id.as_str()).is_ok());
-                // Oldest first overall, so each secret's versions are oldest first too.
-                let versions = versions_of!(keyed any &workspaces, in &ids).load($conn).await?;
-                let stages = labels_of!(any &workspaces, in &ids).load($conn).await?;
-                Ok((rows, versions, stages))
-            }};
+            };
         }
-        match self {
+        // Oldest first overall, so each secret's versions are oldest first too.
+        macro_rules! versions {
+            () => {
+                versions_of!(keyed any &workspaces, in &ids)
+            };
+        }
+        macro_rules! stages {
+            () => {
+                labels_of!(any &workspaces, in &ids)
+            };
+        }
+        let (mut rows, versions, stages): StateRows = match self {
             Db::Postgres(pool) => {
                 // Workspace ids are generated UUIDs; a comma in one would split it, so refuse.
                 if workspaces.iter().any(|w| w.contains(',')) {
@@ -1704,30 +1709,32 @@ impl Db {
                 let reads = async {
                     Ok(tokio::try_join!(
                         biased;
-                        secrets::table
-                            .filter(secrets::id.eq_any(&ids))
-                            .select(SecretRow::as_select())
-                            .load(&mut &*c),
-                        versions_of!(keyed any &workspaces, in &ids).load(&mut &*c),
-                        labels_of!(any &workspaces, in &ids).load(&mut &*c),
+                        rows!().load(&mut &*c),
+                        versions!().load(&mut &*c),
+                        stages!().load(&mut &*c),
                     )?)
                 };
                 let read =
                     pg_in_flight(c, Some(cached::read_workspaces(&listed)), reads, true).await;
-                let (mut rows, versions, stages) = pg_leave_in_flight(conn, read).await?;
-                rows.retain(|r: &SecretRow| {
-                    workspaces.binary_search(&r.workspace_id.as_str()).is_ok()
-                });
-                Ok((rows, versions, stages))
+                pg_leave_in_flight(conn, read).await?
             }
             Db::Sqlite { readers, .. } => {
                 let mut guard = readers.get().await?;
                 let conn: &mut SqliteConn = &mut guard;
                 // Milliseconds for 500 secrets: inline, it stalled every request queued on
                 // the same async worker.
-                sqlite_blocking(async { read!(conn) }).await
+                sqlite_blocking(async {
+                    Ok::<_, StoreError>((
+                        rows!().load(conn).await?,
+                        versions!().load(conn).await?,
+                        stages!().load(conn).await?,
+                    ))
+                })
+                .await?
             }
-        }
+        };
+        rows.retain(|r| workspaces.binary_search(&r.workspace_id.as_str()).is_ok());
+        Ok((rows, versions, stages))
     }
 
     /// Staging labels of many secrets at once (ListSecrets' SecretVersionsToStages).
