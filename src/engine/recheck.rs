@@ -44,8 +44,8 @@ const BATCH: usize = 500;
 /// a p99 of 4.4–5.0 ms with reads of 100 against 5.5–5.8 ms with 500, at the same
 /// throughput. On SQLite, where rechecks read beside the writer, two pairs showed no gain.
 const PG_BATCH: usize = 100;
-/// Reads running at once (each takes a pooled connection).
-const CONCURRENCY: usize = 2;
+/// Reads running at once (each takes a pooled connection): as many as SQLite keeps for them.
+const CONCURRENCY: usize = crate::store::RECHECKERS as usize;
 /// When an entry comes due, those due within this many milliseconds more are rechecked
 /// with it. Without company nearly every read carried one secret, costing more than the
 /// reloads it replaced; the entries are due at

@@ -206,13 +206,17 @@ mod tests {
         // The same database with an inbox of its own, which no background task moves: the
         // counts below see only what the batches and the test's own moves did.
         let Db::Sqlite {
-            readers, writer, ..
+            readers,
+            recheckers,
+            writer,
+            ..
         } = Db::connect(&url, 2).await.unwrap()
         else {
             unreachable!()
         };
         let db = Db::Sqlite {
             readers,
+            recheckers,
             writer: writer.clone(),
             inbox: std::sync::Arc::new(super::Inbox::default()),
         };
