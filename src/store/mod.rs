@@ -19,7 +19,7 @@ mod sqlite_writer;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
-use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod, SetupCallback};
 use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -884,19 +884,26 @@ async fn set_workspace(conn: &mut AsyncPgConnection, workspace_id: &str) -> Stor
     Ok(())
 }
 
-/// A pool of up to `size` connections to `url`, each set up by the simple query `setup`.
-async fn pg_pool(url: &str, size: u32, setup: &'static str) -> StoreResult<PgPool> {
-    let mut config = ManagerConfig::<AsyncPgConnection>::default();
-    config.custom_setup = Box::new(move |url| {
+/// A pool's connection set-up, for either backend: connect, then run the simple statements
+/// `setup`.
+fn connect_then<C: AsyncConnection + 'static>(setup: String) -> SetupCallback<C> {
+    Box::new(move |url| {
         let url = url.to_string();
+        let setup = setup.clone();
         Box::pin(async move {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
-            conn.batch_execute(setup)
+            let mut conn = C::establish(&url).await?;
+            conn.batch_execute(&setup)
                 .await
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
             Ok(conn)
         })
-    });
+    })
+}
+
+/// A pool of up to `size` connections to `url`, each set up by the simple query `setup`.
+async fn pg_pool(url: &str, size: u32, setup: &'static str) -> StoreResult<PgPool> {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = connect_then(setup.to_string());
     // A checkout only looks at the connection, where the default sends `SELECT 1` and waits:
     // a round trip before every transaction, 2 of the 9 a PutSecretValue cost. A connection
     // whose server went away is seen as closed once its socket hits EOF (the driver's task
@@ -1280,16 +1287,7 @@ pub const RECHECKERS: u32 = 2;
 /// then `extra`.
 async fn sqlite_pool(path: &str, size: u32, extra: &'static str) -> StoreResult<SqlitePool> {
     let mut config = ManagerConfig::<SqliteConn>::default();
-    config.custom_setup = Box::new(move |url| {
-        let url = url.to_string();
-        Box::pin(async move {
-            let mut conn = SqliteConn::establish(&url).await?;
-            conn.batch_execute(&format!("{} {extra}", sqlite_pragmas()))
-                .await
-                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-            Ok(conn)
-        })
-    });
+    config.custom_setup = connect_then(format!("{} {extra}", sqlite_pragmas()));
     // A local file connection does not go away: no `SELECT 1` on every checkout.
     config.recycling_method = RecyclingMethod::Fast;
     let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
