@@ -62,7 +62,11 @@ fn describe() {
     metrics::describe_counter!("vault_cache_misses_total", "Secret cache misses, by cache");
     metrics::describe_counter!(
         "vault_cache_rechecks_total",
-        "Background rechecks of cached secret states, by result (current, stale or failed)"
+        "Background rechecks of cached secret states, by result (current, touched, stale or failed)"
+    );
+    metrics::describe_counter!(
+        "vault_cache_rechecks_unread_total",
+        "Rechecks found current without a read: nothing but audit rows was written since (SQLite)"
     );
     metrics::describe_histogram!(
         "vault_cache_recheck_seconds",

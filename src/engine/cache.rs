@@ -68,6 +68,10 @@ pub(super) struct CachedState {
     shared_gen: Option<i64>,
     /// When the state last matched the database, on the cache's [`SecretCache::clock`].
     checked: AtomicU64,
+    /// The store's change count (`Db::known_changes`) read before the rows that last
+    /// matched this state, or [`NO_CHANGES`]. While the count stays this same even number,
+    /// a recheck needs no read.
+    changes: AtomicU64,
     /// A recheck of this entry is queued or running.
     rechecking: AtomicBool,
     /// The version AWSCURRENT names in `state`, once a read has opened it.
@@ -76,19 +80,21 @@ pub(super) struct CachedState {
 
 impl CachedState {
     /// An entry for `state`, loaded under the generations `local_gen` and `shared_gen` and
-    /// found to match the database at `checked`, with no recheck running and no current
-    /// version opened yet.
+    /// found to match the database at `checked` (under the change count `changes`), with no
+    /// recheck running and no current version opened yet.
     fn new(
         state: Arc<super::SecretState>,
         local_gen: u64,
         shared_gen: Option<i64>,
         checked: u64,
+        changes: Option<u64>,
     ) -> CachedState {
         CachedState {
             state,
             local_gen,
             shared_gen,
             checked: AtomicU64::new(checked),
+            changes: AtomicU64::new(changes.unwrap_or(NO_CHANGES)),
             rechecking: AtomicBool::new(false),
             current: OnceLock::new(),
         }
@@ -153,12 +159,18 @@ impl CachedState {
     }
 }
 
+/// No change count: a recheck must read the rows.
+const NO_CHANGES: u64 = u64::MAX;
+
 /// How a background recheck of a cached state ended.
 pub(super) enum RecheckOutcome {
-    /// The state equals the database as read at `read_at` (on [`SecretCache::clock`]).
+    /// The state equals the database as read at `read_at` (on [`SecretCache::clock`]),
+    /// under the change count `changes`.
     Current {
-        /// When the database was read.
+        /// When the database was read (or found unchanged).
         read_at: u64,
+        /// The change count read before the rows.
+        changes: Option<u64>,
     },
     /// The database differs only in LastAccessedDate, which a read records without a
     /// write's invalidation: `state` is the database's, read at `read_at`, to hold under
@@ -166,6 +178,8 @@ pub(super) enum RecheckOutcome {
     Touched {
         /// When the database was read.
         read_at: u64,
+        /// The change count read before the rows.
+        changes: Option<u64>,
         /// The entry's key in the state cache.
         key: String,
         /// The state as the database holds it.
@@ -610,6 +624,7 @@ impl SecretCache {
         &self,
         secret_id: &str,
         snapshots: &[Snapshot],
+        changes: Option<u64>,
         state: Arc<super::SecretState>,
     ) -> Option<Arc<CachedState>> {
         let row = &state.row;
@@ -623,6 +638,7 @@ impl SecretCache {
             snapshot.local,
             snapshot.shared,
             self.clock(),
+            changes,
         ));
         self.states.insert(key, entry.clone());
         Some(entry)
@@ -644,6 +660,12 @@ impl SecretCache {
         self.age(entry) > CLAIM_AFTER && !entry.rechecking.swap(true, Ordering::AcqRel)
     }
 
+    /// Can a recheck of `entry` skip the read? Yes when `changes`, the change count now, is
+    /// even and the one its state was last matched under: nothing was written since.
+    pub(super) fn unchanged_since_check(entry: &CachedState, changes: Option<u64>) -> bool {
+        changes.is_some_and(|now| now % 2 == 0 && entry.changes.load(Ordering::Acquire) == now)
+    }
+
     /// When a claimed `entry` should be rechecked, on [`Self::clock`].
     pub(super) fn recheck_due(&self, entry: &CachedState) -> u64 {
         entry.checked.load(Ordering::Acquire) + RECHECK_AT
@@ -655,12 +677,17 @@ impl SecretCache {
     /// a recheck that found any other change, or could not run, leaves the entry to expire.
     pub(super) fn rechecked(&self, entry: &CachedState, outcome: RecheckOutcome) {
         let kind = match outcome {
-            RecheckOutcome::Current { read_at } => {
+            RecheckOutcome::Current { read_at, changes } => {
+                // Only the recheck, which holds the entry alone, reads the count.
+                entry
+                    .changes
+                    .store(changes.unwrap_or(NO_CHANGES), Ordering::Release);
                 entry.checked.fetch_max(read_at, Ordering::AcqRel);
                 "current"
             }
             RecheckOutcome::Touched {
                 read_at,
+                changes,
                 key,
                 state,
             } => {
@@ -672,6 +699,7 @@ impl SecretCache {
                     entry.local_gen,
                     entry.shared_gen,
                     read_at,
+                    changes,
                 ));
                 // Only in place of the entry rechecked. A reload may slip in between the
                 // two calls; replacing it costs nothing in correctness, as both states
@@ -781,7 +809,9 @@ mod tests {
         let key = state_key(ws, region, name);
         let cached = Arc::new(SecretState::sample(ws, name, None));
         let snapshots = cache.snapshots(ws, region, name).await;
-        let old = cache.put_state(name, &snapshots, cached.clone()).unwrap();
+        let old = cache
+            .put_state(name, &snapshots, None, cached.clone())
+            .unwrap();
         // As claim_recheck leaves it, a second or more after the load.
         old.rechecking.store(true, Ordering::Release);
         let read = SecretState::sample(ws, name, Some(86_400_000));
@@ -789,6 +819,7 @@ mod tests {
             &old,
             RecheckOutcome::Touched {
                 read_at: 7,
+                changes: None,
                 key: key.clone(),
                 state: Box::new(read.clone()),
             },
@@ -809,11 +840,14 @@ mod tests {
 
         // A recheck of an entry no longer held replaces nothing.
         let snapshots = cache.snapshots(ws, region, name).await;
-        let current = cache.put_state(name, &snapshots, cached.clone()).unwrap();
+        let current = cache
+            .put_state(name, &snapshots, None, cached.clone())
+            .unwrap();
         cache.rechecked(
             &old,
             RecheckOutcome::Touched {
                 read_at: 9,
+                changes: None,
                 key,
                 state: Box::new(read),
             },

@@ -513,8 +513,12 @@ impl Engine {
             .cache
             .snapshots(&scope.tenant.id, &scope.region, secret_id)
             .await;
+        // So is the change count, for the same reason.
+        let changes = self.db.known_changes();
         let state = Arc::new(self.load_state(scope, secret_id, now, true).await?);
-        let entry = self.cache.put_state(secret_id, &snapshots, state.clone());
+        let entry = self
+            .cache
+            .put_state(secret_id, &snapshots, changes, state.clone());
         Ok((state, entry))
     }
 

@@ -97,7 +97,7 @@ async fn run(writer: Weak<SqliteWriter>, inbox: Weak<Inbox>) {
 /// Move up to [`MOVE_MAX`] of the oldest inbox rows into the log, as one write of the group
 /// commit; returns how many moved once that commit is durable.
 pub(super) async fn move_once(writer: &Arc<SqliteWriter>) -> StoreResult<usize> {
-    let mut turn = writer.turn().await?;
+    let mut turn = writer.audit_turn().await?;
     // From the turn on: the time every audit commit queued behind the move waits.
     let started = std::time::Instant::now();
     // Thousands of rows: this may take milliseconds, so not inline on an async worker.
@@ -133,7 +133,7 @@ pub(super) async fn move_once(writer: &Arc<SqliteWriter>) -> StoreResult<usize> 
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(super) mod tests {
     use super::super::{AuditFilter, AuditRow, Db};
     use diesel::sql_types::BigInt;
     use diesel_async::RunQueryDsl;
@@ -156,7 +156,8 @@ mod tests {
             .n
     }
 
-    fn row(workspace: usize, i: i64) -> AuditRow {
+    /// Audit row `i` of workspace `ws-{workspace}`.
+    pub(in crate::store) fn row(workspace: usize, i: i64) -> AuditRow {
         AuditRow {
             // Rows of different batches interleave in time, so pages must merge both tables.
             at: 1_700_000_000_000 + i / 2,

@@ -1383,6 +1383,9 @@ impl Db {
             let readers = sqlite_pool(&path, max_connections, "").await?;
             let recheckers = sqlite_pool(&path, RECHECKERS, SQLITE_RECHECK_MMAP).await?;
             let writer = sqlite_writer::SqliteWriter::new(writer, &path);
+            // The first look at the change count: from here on, another connection's commit
+            // shows as a change.
+            writer.changes_now().await?;
             let inbox = audit_inbox::Inbox::start(&writer);
             Ok(Db::Sqlite {
                 readers,
@@ -1412,6 +1415,24 @@ impl Db {
         })
         .await
         .map_err(|e| StoreError::Migration(e.to_string()))?
+    }
+
+    /// SQLite's change count as last known (`sqlite_writer`'s module docs): the same even
+    /// number at two moments means no secret changed between them. `None` on PostgreSQL.
+    pub fn known_changes(&self) -> Option<u64> {
+        match self {
+            Db::Postgres(_) => None,
+            Db::Sqlite { writer, .. } => Some(writer.changes()),
+        }
+    }
+
+    /// [`known_changes`](Self::known_changes) after asking SQLite whether another connection
+    /// wrote since the last look.
+    pub async fn changes_now(&self) -> StoreResult<Option<u64>> {
+        match self {
+            Db::Postgres(_) => Ok(None),
+            Db::Sqlite { writer, .. } => writer.changes_now().await.map(Some),
+        }
     }
 
     /// The audit writer's own PostgreSQL connection, held for pipelined batches; `None` on
@@ -2106,7 +2127,13 @@ impl Db {
             Db::Sqlite { writer, inbox, .. } => {
                 use diesel::RunQueryDsl as Sync;
                 let inbox = audit_inbox::Inbox::takes(&rows).then(|| inbox.clone());
-                let mut turn = writer.turn().await?;
+                // Touches change secret rows (LastAccessedDate); audit rows alone change no
+                // state the cache holds.
+                let mut turn = if touches.is_empty() {
+                    writer.audit_turn().await?
+                } else {
+                    writer.turn().await?
+                };
                 let result = turn
                     .conn()
                     .spawn_blocking(move |c| {

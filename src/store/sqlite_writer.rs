@@ -14,12 +14,20 @@
 //! before: nobody returns success until the transaction holding their write has committed.
 //! A write that never finishes (a panic in its work) rolls its whole group back, and the
 //! group's writers answer with an error: half a write is never committed.
+//!
+//! The writer also keeps the *change count* ([`SqliteWriter::changes`]), which lets the
+//! cache's rechecks skip reading rows that cannot have changed. It is even while no write
+//! that may change a secret is in flight, odd while one is, and moves on by two when
+//! another connection (another process on the same file) is found to have committed. A
+//! write that only appends audit rows ([`SqliteWriter::audit_turn`]) leaves it alone; any
+//! other turn counts, whatever it writes, so a forgotten case costs a recheck's read, never
+//! a stale state.
 
 use super::{SqliteConn, StoreError, StoreResult, sqlite_blocking};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use futures_util::FutureExt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, MutexGuard, watch};
 
 /// Most writes one transaction takes before it commits regardless of who waits, so a steady
@@ -35,12 +43,17 @@ struct Open {
     group: Option<Group>,
     /// `synchronous=FULL`: each COMMIT waits for an fsync, so it runs where blocking is allowed.
     fsync_on_commit: bool,
+    /// `PRAGMA data_version` as this connection last read it; `None` before the first read.
+    data_version: Option<i64>,
 }
 
 /// An open group transaction.
 struct Group {
     outcome: watch::Sender<Outcome>,
     writes: usize,
+    /// A turn that may change more than the audit log joined: the change count is odd until
+    /// this group commits or rolls back.
+    changes: bool,
 }
 
 /// The SQLite writer (see the module docs).
@@ -49,6 +62,8 @@ pub struct SqliteWriter {
     /// Writers queued for `open`. A writer that finishes while this is non-zero leaves the
     /// transaction open for them.
     waiting: AtomicUsize,
+    /// The change count (module docs).
+    changes: AtomicU64,
 }
 
 /// Counts a writer as waiting until it holds the connection. Dropped early (the request was
@@ -87,7 +102,7 @@ impl Drop for Held<'_> {
         // writer builds on it; the group's earlier writers learn that it failed, and none of
         // them has answered yet.
         if !self.finished {
-            abort_group(&mut self.open);
+            abort_group(&self.writer.changes, &mut self.open);
         }
     }
 }
@@ -103,15 +118,60 @@ impl SqliteWriter {
                 conn,
                 group: None,
                 fsync_on_commit: super::sqlite_synchronous() == "FULL",
+                data_version: None,
             }),
             waiting: AtomicUsize::new(0),
+            changes: AtomicU64::new(0),
         });
         spawn_checkpointer(path, Arc::downgrade(&writer));
         writer
     }
 
-    /// Wait for the connection and join (or begin) the group transaction.
+    /// Wait for the connection and join (or begin) the group transaction, for a write that
+    /// may change anything.
     pub async fn turn(self: &Arc<Self>) -> StoreResult<Turn<'_>> {
+        self.join(true).await
+    }
+
+    /// [`turn`](Self::turn) for a write that only appends audit rows or moves them: it
+    /// leaves the change count alone.
+    pub async fn audit_turn(self: &Arc<Self>) -> StoreResult<Turn<'_>> {
+        self.join(false).await
+    }
+
+    /// The change count as last known, without asking the database. Another connection's
+    /// commit shows in it only once [`changes_now`](Self::changes_now) has looked.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    /// The change count now: first asks SQLite whether another connection committed since
+    /// the last look (`PRAGMA data_version`, which ignores this connection's own commits),
+    /// and if so moves the count on. Between the last look and this one, nothing outside
+    /// this writer changed the file if the count is the same even number.
+    pub async fn changes_now(&self) -> StoreResult<u64> {
+        #[derive(diesel::QueryableByName)]
+        struct DataVersion {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            data_version: i64,
+        }
+        let mut open = self.open.lock().await;
+        // Inline, like a COMMIT: a read of the pager's counter. Inside a group left open the
+        // value is still current, as the group holds the write lock.
+        let read = open.conn.spawn_blocking(|c| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("PRAGMA data_version").get_result::<DataVersion>(c)
+        });
+        let now = read.await?.data_version;
+        if open.data_version != Some(now) {
+            // The first look counts as a change too: nothing says what happened before it.
+            self.changes.fetch_add(2, Ordering::AcqRel);
+            open.data_version = Some(now);
+        }
+        Ok(self.changes())
+    }
+
+    async fn join(self: &Arc<Self>, changes: bool) -> StoreResult<Turn<'_>> {
         self.waiting.fetch_add(1, Ordering::AcqRel);
         let mut queued = Queued {
             writer: self,
@@ -128,10 +188,18 @@ impl SqliteWriter {
                 open.group = Some(Group {
                     outcome: tx,
                     writes: 0,
+                    changes: false,
                 });
                 rx
             }
         };
+        if let Some(group) = open.group.as_mut()
+            && changes
+            && !std::mem::replace(&mut group.changes, true)
+        {
+            // Odd from before the write until its group ends (`end_group`).
+            self.changes.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(Turn {
             held: Held {
                 writer: self,
@@ -149,7 +217,7 @@ impl SqliteWriter {
             rt.spawn(async move {
                 let mut open = writer.open.lock().await;
                 if writer.waiting.load(Ordering::Acquire) == 0 {
-                    commit_group(&mut open).await;
+                    commit_group(&writer.changes, &mut open).await;
                 }
             });
         }
@@ -179,7 +247,7 @@ impl Turn<'_> {
             None => false,
         };
         if full || held.writer.waiting.load(Ordering::Acquire) == 0 {
-            commit_group(&mut held.open).await;
+            commit_group(&held.writer.changes, &mut held.open).await;
         }
         held.finished = true;
         drop(held);
@@ -268,9 +336,16 @@ async fn begin_immediate(conn: &mut SqliteConn) -> StoreResult<()> {
     }
 }
 
+/// A group ended, committed or not: a change count it made odd is even again.
+fn end_group(changes: &AtomicU64, group: &Group) {
+    if group.changes {
+        changes.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// Roll back the open group, if any, and tell its writers it failed. Synchronous, for `Drop`:
 /// SQLite statements complete inline (`store::Inline`).
-fn abort_group(open: &mut Open) {
+fn abort_group(changes: &AtomicU64, open: &mut Open) {
     let Some(group) = open.group.take() else {
         return;
     };
@@ -290,13 +365,14 @@ fn abort_group(open: &mut Open) {
     if !matches!(rolled_back, Some(Ok(()))) {
         tracing::error!("rolling back an unfinished write group failed");
     }
+    end_group(changes, &group);
     let _ = group
         .outcome
         .send(Some(Err("a write in the group did not finish".into())));
 }
 
 /// Commit the open group, if any, and tell its writers how it went.
-async fn commit_group(open: &mut Open) {
+async fn commit_group(changes: &AtomicU64, open: &mut Open) {
     let Some(group) = open.group.take() else {
         return;
     };
@@ -325,6 +401,7 @@ async fn commit_group(open: &mut Open) {
         }
     };
     metrics::histogram!("vault_sqlite_group_writes").record(group.writes as f64);
+    end_group(changes, &group);
     let _ = group.outcome.send(Some(outcome));
 }
 
@@ -346,6 +423,63 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let db = Db::connect(&url, 4).await.expect("open");
         (dir, db)
+    }
+
+    /// The change count: even at rest, odd while a write that may change secrets is in its
+    /// group, untouched by audit rows alone (or their move out of the inbox), and moved on by
+    /// another connection's commit once `changes_now` looks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_change_count_follows_every_write_but_audit_rows() {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let (dir, db) = open().await;
+        let Db::Sqlite { writer, .. } = &db else {
+            unreachable!()
+        };
+        let start = writer.changes_now().await.expect("count");
+        assert_eq!(start % 2, 0, "even at rest");
+        assert_eq!(writer.changes_now().await.expect("count"), start);
+
+        let row = |i: i64| super::super::audit_inbox::tests::row(i as usize, i);
+        // Into the log (one workspace) and into the inbox (many), then the inbox's move.
+        db.append_audit(vec![row(0)], Vec::new())
+            .await
+            .expect("audit");
+        db.append_audit((1..=8).map(row).collect(), Vec::new())
+            .await
+            .expect("audit");
+        // (The background mover may have moved the rows first: either way, a move.)
+        super::super::audit_inbox::move_once(writer)
+            .await
+            .expect("move");
+        assert_eq!(writer.changes_now().await.expect("count"), start);
+
+        // Any other write is odd while it runs and leaves the count even and further on.
+        let turn = writer.turn().await.expect("turn");
+        assert_eq!(writer.changes() % 2, 1, "odd while a write is in its group");
+        turn.finish(Ok(())).await.expect("commit");
+        let after_write = writer.changes();
+        assert!(after_write > start && after_write % 2 == 0);
+        db.meta_insert_if_absent("k", "v").await.expect("write");
+        assert!(writer.changes() > after_write);
+
+        // A commit through another connection shows once the count is asked for.
+        let before_outside = writer.changes_now().await.expect("count");
+        let path = dir.path().join("w.db").display().to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut other = diesel::SqliteConnection::establish(&path).expect("second connection");
+            other
+                .batch_execute(
+                    "INSERT INTO vault_meta (meta_key, meta_value) VALUES ('outside', 'v');",
+                )
+                .expect("outside write");
+        })
+        .await
+        .expect("outside");
+        assert_eq!(writer.changes(), before_outside, "not known until asked");
+        let seen = writer.changes_now().await.expect("count");
+        assert!(seen > before_outside && seen % 2 == 0);
+        assert_eq!(writer.changes_now().await.expect("count"), seen);
     }
 
     /// Many concurrent writes share transactions; a write that fails inside a group rolls

@@ -527,6 +527,14 @@ async fn hot_states_are_rechecked_and_outside_writes_still_show(server: &TestSer
         0.0,
         "a recheck found a change where there was none (a workspace left out of its read?)"
     );
+    // On SQLite nothing but audit rows was written meanwhile, which the store's change count
+    // shows: rechecks trust the states again without reading their rows. PostgreSQL keeps
+    // no such count.
+    let unread = delta("vault_cache_rechecks_unread_total", "");
+    match server.backend {
+        crate::harness::Backend::Sqlite => assert!(unread >= 1.0, "every recheck read rows"),
+        crate::harness::Backend::Postgres => assert_eq!(unread, 0.0),
+    }
 
     // Now a change straight into the database, as the importer writes without Redis.
     write_from_outside(server, &name, |row| row.description = Some("after".into())).await;
