@@ -192,6 +192,10 @@ async fn settle_unchanged(
             None
         }
     };
+    // No count (PostgreSQL, or the look failed): every entry is read.
+    if changes.is_none() {
+        return (None, due);
+    }
     let (unchanged, left): (Vec<_>, Vec<_>) = due
         .into_iter()
         .partition(|r| SecretCache::unchanged_since_check(&r.entry, changes));
