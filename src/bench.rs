@@ -116,6 +116,10 @@ pub struct BenchResult {
     pub ratio_to_baseline: Option<f64>,
     /// Scale rows: `req_per_s` over the same kind of read on the small database.
     pub ratio_to_small: Option<f64>,
+    /// Share of the machine's CPU time (all CPUs) spent busy during the window, from
+    /// `/proc/stat`: with the load generator, the server and PostgreSQL all on this box, less
+    /// than the baseline's share means time spent waiting, not computing. `None` off Linux.
+    pub cpu_busy: Option<f64>,
 }
 
 /// The whole report.
@@ -460,6 +464,45 @@ struct Tally {
     histogram: Histogram,
     ok: u64,
     errors: BTreeMap<String, u64>,
+    /// The machine's busy share over the window ([`BenchResult::cpu_busy`]).
+    cpu_busy: Option<f64>,
+}
+
+/// Busy and total CPU time of all CPUs so far, in clock ticks, from `/proc/stat`.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    cpu_ticks_of(stat.lines().next()?)
+}
+
+/// Busy and total ticks from the aggregate `cpu` line of `/proc/stat`: user, nice, system,
+/// idle, iowait, irq, softirq, steal, (guest time, already inside user). Idle, iowait and
+/// steal (time the hypervisor gave to others) count as not busy.
+fn cpu_ticks_of(line: &str) -> Option<(u64, u64)> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, idle, rest @ ..] = ticks.as_slice() else {
+        return None;
+    };
+    let (iowait, irq, softirq, steal) = match rest {
+        [iowait, irq, softirq, steal, ..] => (*iowait, *irq, *softirq, *steal),
+        [iowait, irq, softirq] => (*iowait, *irq, *softirq, 0),
+        _ => (rest.first().copied().unwrap_or(0), 0, 0, 0),
+    };
+    let busy = user + nice + system + irq + softirq;
+    Some((busy, busy + idle + iowait + steal))
+}
+
+/// The busy share between two [`cpu_ticks`] readings.
+fn busy_share(from: Option<(u64, u64)>, to: Option<(u64, u64)>) -> Option<f64> {
+    let ((b0, t0), (b1, t1)) = (from?, to?);
+    let total = t1.checked_sub(t0).filter(|t| *t > 0)?;
+    Some(b1.saturating_sub(b0) as f64 / total as f64)
 }
 
 /// Drive `connections` closed-loop connections against `addr` for warm-up + window, after
@@ -479,6 +522,12 @@ async fn drive(
     let start = Instant::now();
     let measure_from = start + warmup;
     let stop = measure_from + window;
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let from = cpu_ticks();
+        tokio::time::sleep_until(stop.into()).await;
+        busy_share(from, cpu_ticks())
+    });
     let mut tasks = Vec::with_capacity(connections);
     for c in 0..connections {
         let workload = workload.clone();
@@ -491,6 +540,7 @@ async fn drive(
         histogram: Histogram::new(),
         ok: 0,
         errors: BTreeMap::new(),
+        cpu_busy: None,
     };
     for t in tasks {
         let tally = t.await.map_err(|e| e.to_string())??;
@@ -500,6 +550,7 @@ async fn drive(
             *total.errors.entry(k).or_default() += v;
         }
     }
+    total.cpu_busy = cpu.await.ok().flatten();
     Ok((total, window))
 }
 
@@ -564,6 +615,7 @@ async fn connection(
         histogram: Histogram::new(),
         ok: 0,
         errors: BTreeMap::new(),
+        cpu_busy: None,
     };
     let mut sender = None;
     while Instant::now() < stop {
@@ -1042,6 +1094,7 @@ fn row(
         p99_ms: tally.histogram.quantile_ms(0.99),
         ratio_to_baseline: baseline.filter(|b| *b > 0.0).map(|b| req_per_s / b),
         ratio_to_small: None,
+        cpu_busy: tally.cpu_busy,
     }
 }
 
@@ -1270,8 +1323,8 @@ pub fn markdown(report: &BenchReport) -> String {
     let percent = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{:.1}%", x * 100.0));
     let mut out = format!(
         "Measured {} on {} CPUs; warm-up {} s, window {} s.\n\n\
-         | workload | backend | conns | req/s | vs baseline |{} p50 ms | p99 ms | errors |\n\
-         |---|---|---:|---:|---:|{}---:|---:|---|\n",
+         | workload | backend | conns | req/s | vs baseline |{} p50 ms | p99 ms | CPU busy | errors |\n\
+         |---|---|---:|---:|---:|{}---:|---:|---:|---|\n",
         report.date,
         report.cpus,
         report.warmup_s,
@@ -1295,7 +1348,7 @@ pub fn markdown(report: &BenchReport) -> String {
             String::new()
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {} |{small} {:.2} | {:.2} | {} |\n",
+            "| {} | {} | {} | {:.0} | {} |{small} {:.2} | {:.2} | {} | {} |\n",
             r.workload,
             r.backend,
             r.connections,
@@ -1303,6 +1356,7 @@ pub fn markdown(report: &BenchReport) -> String {
             percent(r.ratio_to_baseline),
             r.p50_ms,
             r.p99_ms,
+            percent(r.cpu_busy),
             errors
         ));
     }
@@ -1326,6 +1380,24 @@ mod tests {
         let mut small = Histogram::new();
         small.record(Duration::from_micros(7));
         assert_eq!(small.quantile_ms(0.99), 0.007);
+    }
+
+    #[test]
+    fn cpu_ticks_count_idle_iowait_and_steal_as_not_busy() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let line = "cpu  100 5 50 800 20 3 7 15 40 0";
+        assert_eq!(cpu_ticks_of(line), Some((165, 1000)));
+        // Older kernels list fewer fields.
+        assert_eq!(cpu_ticks_of("cpu 10 0 10 80"), Some((20, 100)));
+        assert_eq!(cpu_ticks_of("cpu0 100 5 50 800 20 3 7 15"), None);
+        assert_eq!(cpu_ticks_of("cpu 1 2"), None);
+        assert_eq!(cpu_ticks_of("cpu x 2 3 4"), None);
+        let share = busy_share(Some((165, 1000)), Some((465, 1400))).unwrap();
+        assert!((share - 0.75).abs() < 1e-9, "{share}");
+        assert_eq!(busy_share(Some((1, 10)), Some((1, 10))), None);
+        assert_eq!(busy_share(None, Some((1, 10))), None);
+        let (busy, total) = cpu_ticks().expect("/proc/stat on Linux");
+        assert!(busy <= total && total > 0);
     }
 
     #[test]

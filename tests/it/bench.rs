@@ -35,6 +35,9 @@ fn run_bench(backend: &str, extra: &[&str]) -> (serde_json::Value, String) {
         if r["workload"] != "baseline" {
             assert!(r["ratio_to_baseline"].as_f64().unwrap() > 0.0, "{r}");
         }
+        // The machine was busy with the load for part of every window, never more than all.
+        let busy = r["cpu_busy"].as_f64().expect("cpu_busy on Linux");
+        assert!(busy > 0.0 && busy <= 1.0, "{r}");
     }
     // The scratch database or directory is gone afterwards.
     let left: Vec<_> = std::fs::read_dir(dir.path())
