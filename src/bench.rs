@@ -486,16 +486,13 @@ fn cpu_ticks_of(line: &str) -> Option<(u64, u64)> {
         .take(8)
         .map(|f| f.parse().ok())
         .collect::<Option<_>>()?;
-    let [user, nice, system, idle, rest @ ..] = ticks.as_slice() else {
+    if ticks.len() < 4 {
         return None;
-    };
-    let (iowait, irq, softirq, steal) = match rest {
-        [iowait, irq, softirq, steal, ..] => (*iowait, *irq, *softirq, *steal),
-        [iowait, irq, softirq] => (*iowait, *irq, *softirq, 0),
-        _ => (rest.first().copied().unwrap_or(0), 0, 0, 0),
-    };
-    let busy = user + nice + system + irq + softirq;
-    Some((busy, busy + idle + iowait + steal))
+    }
+    // Older kernels list fewer fields: those missing count as zero.
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+    Some((busy, busy + at(3) + at(4) + at(7)))
 }
 
 /// The busy share between two [`cpu_ticks`] readings.
@@ -1389,6 +1386,7 @@ mod tests {
         assert_eq!(cpu_ticks_of(line), Some((165, 1000)));
         // Older kernels list fewer fields.
         assert_eq!(cpu_ticks_of("cpu 10 0 10 80"), Some((20, 100)));
+        assert_eq!(cpu_ticks_of("cpu 10 0 10 80 5 2"), Some((22, 107)));
         assert_eq!(cpu_ticks_of("cpu0 100 5 50 800 20 3 7 15"), None);
         assert_eq!(cpu_ticks_of("cpu 1 2"), None);
         assert_eq!(cpu_ticks_of("cpu x 2 3 4"), None);
