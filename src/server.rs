@@ -51,7 +51,9 @@ pub async fn build_app(
 ) -> Result<Arc<App>, String> {
     // First: the engine's cache counters bind to the recorder installed here.
     let metrics = crate::telemetry::install();
-    let audit = crate::audit::AuditWriter::start(db.clone());
+    let audit = crate::audit::AuditWriter::start(db.clone())
+        .await
+        .map_err(|e| format!("audit: {e}"))?;
     let (engine, shared) = match redis_url {
         Some(url) if !url.is_empty() => {
             let cache = crate::engine::cache::SecretCache::with_redis(url)

@@ -1344,6 +1344,11 @@ impl Rest {
         };
         let limit = parse_limit(call, 100, 1000)?;
         let before = call.query("cursor").map(decode_cursor).transpose()?;
+        // Rows acknowledged before this query may still be on their way into the log.
+        if let Err(e) = self.audit.flush().await {
+            tracing::error!(error = %e, "audit journal flush failed");
+            return Err(RestError::internal());
+        }
         let mut rows = self
             .db()
             .audit_page(&member.tenant.id, &filter, before, limit + 1)

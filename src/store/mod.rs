@@ -12,6 +12,7 @@
 //! The store knows rows, not AWS: staging-label rules, ARNs and errors live in `engine`.
 
 mod audit_inbox;
+pub mod audit_journal;
 mod cached;
 pub mod schema;
 mod sqlite_writer;
@@ -26,8 +27,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::sync::Arc;
 
 use schema::{
-    access_keys, audit_log, memberships, secret_versions, secrets, users, vault_meta,
-    version_stages, workspaces,
+    access_keys, audit_journal_applied, audit_log, memberships, secret_versions, secrets, users,
+    vault_meta, version_stages, workspaces,
 };
 
 /// SQLite connection usable from async code.
@@ -1247,6 +1248,18 @@ macro_rules! insert_in_chunks {
     }};
 }
 
+/// Insert audit rows on SQLite, into the inbox when one is given (see [`audit_inbox`]).
+fn insert_audit_sqlite(
+    c: &mut diesel::SqliteConnection,
+    inbox: Option<&audit_inbox::Inbox>,
+    rows: &[AuditRow],
+) -> QueryResult<()> {
+    match inbox {
+        Some(inbox) => inbox.append(c, rows),
+        None => cached::insert_audit_rows_sqlite::<false>(c, rows),
+    }
+}
+
 /// Per-connection SQLite settings. WAL lets readers run beside the writer. `synchronous`
 /// is NORMAL by default: in WAL mode a commit is durable against a process crash
 /// (`kill -9`) without an fsync per transaction; `RAGNOS_SQLITE_SYNC=full` adds the fsync
@@ -2138,11 +2151,7 @@ impl Db {
                     .conn()
                     .spawn_blocking(move |c| {
                         c.transaction(|c| {
-                            if let Some(inbox) = &inbox {
-                                inbox.append(c, &rows)?;
-                            } else {
-                                cached::insert_audit_rows_sqlite::<false>(c, &rows)?;
-                            }
+                            insert_audit_sqlite(c, inbox.as_deref(), &rows)?;
                             for t in &touches {
                                 Sync::execute(cached::TouchSecret::<false>(t), c)?;
                                 Sync::execute(cached::TouchVersion::<false>(t), c)?;
@@ -2155,6 +2164,66 @@ impl Db {
                 turn.finish(result).await
             }
         }
+    }
+
+    /// The SQLite database file, beside which the audit journal lives; `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        match self {
+            Db::Sqlite { writer, .. } => Some(writer.path()),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// The last audit journal batch the log holds (SQLite; 0 when none, or on PostgreSQL).
+    pub async fn audit_journal_applied(&self) -> StoreResult<u64> {
+        let Db::Sqlite { readers, .. } = self else {
+            return Ok(0);
+        };
+        let mut conn = readers.get().await?;
+        let seq: i64 = audit_journal_applied::table
+            .select(audit_journal_applied::seq)
+            .first(&mut *conn)
+            .await?;
+        Ok(u64::try_from(seq).unwrap_or(0))
+    }
+
+    /// Append journaled audit rows to the log and record `seq` as applied, in one write of
+    /// the group commit. A batch at or below the recorded seq is already in the log and is
+    /// skipped, so a replay after a crash applies each batch once. Returns whether it wrote.
+    pub async fn apply_audit_journal(
+        &self,
+        rows: std::sync::Arc<Vec<AuditRow>>,
+        seq: u64,
+    ) -> StoreResult<bool> {
+        let Db::Sqlite { writer, inbox, .. } = self else {
+            return Err(StoreError::Database("the audit journal is SQLite's".into()));
+        };
+        let seq = i64::try_from(seq).map_err(|_| StoreError::Database("journal seq".into()))?;
+        let inbox = audit_inbox::Inbox::takes(&rows).then(|| inbox.clone());
+        let mut turn = writer.audit_turn().await?;
+        // Thousands of rows at a time: milliseconds, so not inline on an async worker.
+        let result = sqlite_blocking(turn.conn().spawn_blocking(move |c| {
+            use diesel::RunQueryDsl as Sync;
+            c.transaction(|c| {
+                let applied: i64 = Sync::first(
+                    audit_journal_applied::table.select(audit_journal_applied::seq),
+                    c,
+                )?;
+                if applied >= seq {
+                    return Ok(false);
+                }
+                insert_audit_sqlite(c, inbox.as_deref(), &rows)?;
+                Sync::execute(
+                    diesel::update(audit_journal_applied::table)
+                        .set(audit_journal_applied::seq.eq(seq)),
+                    c,
+                )?;
+                Ok(true)
+            })
+        }))
+        .await
+        .map_err(StoreError::from);
+        turn.finish(result).await
     }
 
     /// One page of a workspace's audit log, newest first, strictly before `before`.

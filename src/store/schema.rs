@@ -147,6 +147,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// SQLite only: how far the audit journal has been applied (`store::audit_journal`).
+    audit_journal_applied (id) {
+        id -> Integer,
+        seq -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     vault_meta,
     workspaces,

@@ -64,6 +64,8 @@ pub struct SqliteWriter {
     waiting: AtomicUsize,
     /// The change count (module docs).
     changes: AtomicU64,
+    /// The database file.
+    path: String,
 }
 
 /// Counts a writer as waiting until it holds the connection. Dropped early (the request was
@@ -122,9 +124,15 @@ impl SqliteWriter {
             }),
             waiting: AtomicUsize::new(0),
             changes: AtomicU64::new(0),
+            path: path.to_owned(),
         });
         spawn_checkpointer(path, Arc::downgrade(&writer));
         writer
+    }
+
+    /// The database file this writer writes.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// Wait for the connection and join (or begin) the group transaction, for a write that

@@ -213,23 +213,21 @@ async fn create_with_raw(raw: &Raw, name: &str) {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
 }
 
-// Many reads at once: the audit writer commits batches back to back (on PostgreSQL two are
-// in flight on its one connection), and batches that carry first reads' LastAccessedDate
-// touches run alone between them. Every request still has exactly one row, and every answered
-// read's touch is stored.
-async fn concurrent_reads_each_leave_one_row(server: &TestServer) {
-    let root = std::sync::Arc::new(Raw::new(&server.endpoint, ROOT_AKID, ROOT_SECRET));
-    let names: Vec<String> = (0..8).map(|i| unique(&format!("burst-{i}"))).collect();
-    for name in &names {
-        create_with_raw(&root, name).await;
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    for t in 0..32 {
+/// `tasks` clients at once, each reading `each` times from `names` in turn; every read must
+/// succeed. Returns the reads' request ids.
+async fn read_concurrently(
+    root: &std::sync::Arc<Raw>,
+    names: &[String],
+    tasks: usize,
+    each: usize,
+) -> Vec<String> {
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
         let root = root.clone();
-        let names = names.clone();
-        tasks.spawn(async move {
+        let names = names.to_vec();
+        set.spawn(async move {
             let mut ids = Vec::new();
-            for i in 0..20 {
+            for i in 0..each {
                 let name = &names[(t + i) % names.len()];
                 let r = root
                     .call_json("GetSecretValue", json!({"SecretId": name}))
@@ -241,9 +239,23 @@ async fn concurrent_reads_each_leave_one_row(server: &TestServer) {
         });
     }
     let mut ids = Vec::new();
-    while let Some(done) = tasks.join_next().await {
+    while let Some(done) = set.join_next().await {
         ids.extend(done.expect("task"));
     }
+    ids
+}
+
+// Many reads at once: the audit writer commits batches back to back (on PostgreSQL two are
+// in flight on its one connection), and batches that carry first reads' LastAccessedDate
+// touches run alone between them. Every request still has exactly one row, and every answered
+// read's touch is stored.
+async fn concurrent_reads_each_leave_one_row(server: &TestServer) {
+    let root = std::sync::Arc::new(Raw::new(&server.endpoint, ROOT_AKID, ROOT_SECRET));
+    let names: Vec<String> = (0..8).map(|i| unique(&format!("burst-{i}"))).collect();
+    for name in &names {
+        create_with_raw(&root, name).await;
+    }
+    let ids = read_concurrently(&root, &names, 32, 20).await;
     assert_eq!(ids.len(), 640);
     let db = open_db(server).await;
     let ws = default_workspace(&db).await;
@@ -977,6 +989,73 @@ async fn a_read_does_not_wait_for_a_locked_secret() {
             .any(|r| r.action == "GetSecretValue" && r.resource_id.as_deref() == Some(&name)),
         "the read's audit row"
     );
+}
+
+/// On SQLite a read is answered once its audit row is in the journal beside the database,
+/// before the row reaches the log. Killed then, the server finds the rows in the journal
+/// when it starts again and puts each into the log once. While the log cannot take rows,
+/// reads are refused rather than answered with rows piling up in memory (fail-closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_read_rows_survive_kill() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let server = TestServer::start(Backend::Sqlite).expect("server");
+    let root = std::sync::Arc::new(Raw::new(&server.endpoint, ROOT_AKID, ROOT_SECRET));
+    let name = unique("journaled");
+    create_with_raw(&root, &name).await;
+    // The day's first read records LastAccessedDate, which goes straight into the database.
+    let r = root
+        .call_json("GetSecretValue", json!({"SecretId": name}))
+        .await;
+    assert_eq!(r.status, 200);
+    let db = open_db(&server).await;
+    let ws = default_workspace(&db).await;
+    let before = audit_rows(&db, &ws).await.len();
+    // Another connection holds SQLite's write lock: no row can reach the log.
+    let path = server
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("a SQLite url")
+        .to_string();
+    let mut holder = diesel::SqliteConnection::establish(&path).expect("second connection");
+    holder.batch_execute("BEGIN IMMEDIATE").expect("write lock");
+    let mut ids = read_concurrently(&root, std::slice::from_ref(&name), 4, 25).await;
+    assert_eq!(
+        audit_rows(&db, &ws).await.len(),
+        before,
+        "the reads were answered before their rows reached the log"
+    );
+    // The server's copy into the log gives up after SQLite's busy timeout; from then on
+    // reads are refused, with no row and no value.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let refused = loop {
+        let r = root
+            .call_json("GetSecretValue", json!({"SecretId": name}))
+            .await;
+        if r.status != 200 {
+            break r;
+        }
+        ids.push(request_id(&r));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reads kept being answered while the log refused their rows"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused.status, 500);
+    assert_eq!(refused.json["__type"], "InternalServiceError");
+    drop(db);
+    // kill -9 while the lock is held, let go of it, and start again on the same data.
+    let server = server.restart_after(move || drop(holder));
+    let db = open_db(&server).await;
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for row in audit_rows(&db, &ws).await {
+        *count.entry(row.request_id).or_default() += 1;
+    }
+    for id in &ids {
+        assert_eq!(count.get(id), Some(&1), "acknowledged read {id}");
+    }
+    assert_eq!(count.get(&request_id(&refused)), None, "a refused read");
 }
 
 /// Poll `fut` once, give the database `wait` to act on what it sent, poll once more, then

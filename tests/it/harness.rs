@@ -253,9 +253,15 @@ impl TestServer {
     }
 
     /// Stop this process (SIGKILL) and start a new one on the same data.
-    pub fn restart(mut self) -> TestServer {
+    pub fn restart(self) -> TestServer {
+        self.restart_after(|| {})
+    }
+
+    /// [`restart`](Self::restart), running `between` once the old process is gone.
+    pub fn restart_after(mut self, between: impl FnOnce()) -> TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        between();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
         let pg_db = self.pg_db.take();
         let env: Vec<(&str, &str)> = self
@@ -417,10 +423,17 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// The server's database, opened beside it (as the importer and the admin CLI open it).
+///
+/// On SQLite the server's audit journal is copied into the log first: every request
+/// answered so far has its audit row in the log.
 pub async fn open_db(server: &TestServer) -> ragnos_vault::store::Db {
-    ragnos_vault::store::Db::connect(&server.database_url, 2)
+    let db = ragnos_vault::store::Db::connect(&server.database_url, 2)
         .await
-        .expect("open the server's database")
+        .expect("open the server's database");
+    ragnos_vault::store::audit_journal::caught_up(&db, std::time::Duration::from_secs(30))
+        .await
+        .expect("the server's audit journal reaches the log");
+    db
 }
 
 /// The id of the root key's workspace.
