@@ -185,6 +185,8 @@ impl Journal {
     fn rotate(&mut self, first: u64) -> std::io::Result<()> {
         self.close();
         let path = self.dir.join(format!("{first:020}.log"));
+        // A file of that name can only be one the replay applied but failed to delete.
+        remove_segment(&path);
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
