@@ -131,8 +131,9 @@ impl AuditWriter {
     /// left in it.
     pub async fn start(db: Db) -> StoreResult<AuditWriter> {
         let (tx, rx) = mpsc::channel::<Pending>(16 * MAX_BATCH);
-        // SQLite commits in process, one batch at a time, and a commit costs about the same
-        // for one row as for twenty, so a batch waits for the requests in flight.
+        // SQLite without the journal ([`run_sqlite`]) commits in process, one batch at a
+        // time, and a commit costs about the same for one row as for twenty, so a batch
+        // waits for the requests in flight (the journal's batches do not: [`run_journaled`]).
         // A PostgreSQL commit is a round trip, during which the next batch queues anyway;
         // waiting only left the connection idle. Seven interleaved pairs of runs
         // (2026-12-01, 5 and 10 s windows), as ratios to the baseline without the wait and

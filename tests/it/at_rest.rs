@@ -27,10 +27,34 @@ async fn sqlite_file_holds_no_plaintext() {
         .await
         .expect("get");
     assert_eq!(got.secret_string(), Some(format!("{marker}-v2").as_str()));
-    // Read every file of the data dir (database, WAL, shared memory) while the server runs.
+    // A second read records no LastAccessedDate, so its audit row goes through the journal.
+    c.get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("get again");
+    // Read every file of the data dir (database, WAL, shared memory, the audit journal)
+    // while the server runs.
     let mut scanned = 0;
-    for entry in std::fs::read_dir(server.data_dir.path()).expect("data dir") {
-        let path = entry.expect("entry").path();
+    let mut dirs = vec![server.data_dir.path().to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("data dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(
+        files
+            .iter()
+            .any(|p| p.extension().is_some_and(|x| x == "log")),
+        "the audit journal was scanned: {files:?}"
+    );
+    for path in files {
         let bytes = std::fs::read(&path).expect("read");
         scanned += bytes.len();
         assert!(
