@@ -1383,6 +1383,10 @@ async fn audit_rows_and_paging(server: &TestServer) {
     record(&r, "secrets.get", "InvalidToken");
     let r = api.delete(&format!("{base}/audited?force=true")).await;
     record(&r, "secrets.delete", "success");
+    // Right before the query: on SQLite this row is durable in the audit journal, and the
+    // query waits for the copy into the log.
+    let r = api.get(&format!("{base}/never-created")).await;
+    record(&r, "secrets.get", "NotFound");
 
     let r = api.get(&format!("{audit}?limit=1000")).await;
     expect(&r, 200);
