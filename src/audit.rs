@@ -326,6 +326,7 @@ async fn run_journaled(
         groups,
         journal.retired(),
         progress.clone(),
+        behind.clone(),
     ));
     while let Some(first) = rx.recv().await {
         let batch = Batch::new(collect(first, &mut rx, 0).await);
@@ -375,6 +376,7 @@ async fn apply_journal(
     mut groups: mpsc::UnboundedReceiver<Group>,
     retired: Retired,
     progress: Arc<JournalProgress>,
+    behind: Arc<Semaphore>,
 ) {
     while let Some(first) = groups.recv().await {
         // Nobody waits for the copy, and a SQLite commit costs about the same for a few rows
@@ -414,6 +416,8 @@ async fn apply_journal(
         progress.applied.send_replace(seq);
         retired.applied(seq);
         drop(rooms);
+        metrics::gauge!("vault_audit_journal_behind_rows")
+            .set((MAX_BEHIND - behind.available_permits()) as f64);
     }
 }
 
