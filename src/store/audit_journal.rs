@@ -148,7 +148,9 @@ impl Journal {
     }
 
     /// Append one group of rows; once this returns its sequence number, the group is
-    /// durable. A failed append leaves nothing a replay would read: its segment is closed.
+    /// durable. A failed append closes its segment, so no record follows a partial one. (A
+    /// record written whole whose `fdatasync` failed may still be replayed: the log then
+    /// holds a row for a request that was refused, never the other way round.)
     pub fn append(&mut self, rows: &[AuditRow]) -> std::io::Result<u64> {
         let seq = self.next_seq;
         self.next_seq += 1;
