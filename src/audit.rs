@@ -341,12 +341,7 @@ async fn run_journaled(
             finish(stalled, count, started, waiting);
             continue;
         }
-        let appended = if journal.fsyncs() {
-            blocking(|| journal.append(&rows))
-        } else {
-            journal.append(&rows)
-        };
-        match appended {
+        match journal.append(&rows) {
             Ok(seq) => {
                 progress.written.store(seq, Ordering::Release);
                 finish(Ok(()), count, started, waiting);
@@ -427,17 +422,6 @@ struct Group {
     rows: Vec<AuditRow>,
     /// Its rows' share of [`MAX_BEHIND`], given back once they are in the log.
     room: OwnedSemaphorePermit,
-}
-
-/// Run blocking `work` (an fsync) where the runtime allows it.
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi {
-        tokio::task::block_in_place(work)
-    } else {
-        work()
-    }
 }
 
 /// The writer on PostgreSQL: a batch that is one INSERT goes out on the held connection

@@ -101,7 +101,7 @@ impl Journal {
         if path == ":memory:" || path.starts_with("file::memory:") {
             return Ok(None);
         }
-        let dir = PathBuf::from(format!("{path}-audit"));
+        let dir = journal_dir(path);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -131,15 +131,10 @@ impl Journal {
             _lock: lock,
             segment: None,
             next_seq: last + 1,
-            fsync: super::sqlite_synchronous() == "FULL",
+            fsync: super::sqlite_full_sync(),
             retired: Retired::default(),
             buf: Vec::new(),
         }))
-    }
-
-    /// Does each append wait for the disk (`RAGNOS_SQLITE_SYNC=full`)?
-    pub fn fsyncs(&self) -> bool {
-        self.fsync
     }
 
     /// The segments waiting to be deleted, shared with whoever applies the groups.
@@ -164,7 +159,7 @@ impl Journal {
         };
         let written = segment.file.write_all(&self.buf).and_then(|()| {
             if self.fsync {
-                segment.file.sync_data()
+                super::block_where_allowed(|| segment.file.sync_data())
             } else {
                 Ok(())
             }
@@ -196,7 +191,7 @@ impl Journal {
             .open(&path)?;
         if self.fsync {
             // The new file's name must be on disk before a record in it is acknowledged.
-            File::open(&self.dir)?.sync_all()?;
+            super::block_where_allowed(|| File::open(&self.dir)?.sync_all())?;
         }
         self.segment = Some(Segment {
             path,
@@ -218,13 +213,7 @@ impl Journal {
 /// returns the highest sequence number seen or applied.
 async fn replay(db: &Db, dir: &Path) -> StoreResult<u64> {
     let applied = db.audit_journal_applied().await?;
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io_error)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    // Zero-padded first sequence numbers: name order is record order.
-    segments.sort();
+    let segments = segment_paths(dir).map_err(io_error)?;
     let (mut last, mut rows, mut replayed) = (applied, Vec::new(), 0usize);
     for segment in &segments {
         let bytes = std::fs::read(segment).map_err(io_error)?;
@@ -263,18 +252,17 @@ async fn replay(db: &Db, dir: &Path) -> StoreResult<u64> {
 }
 
 /// Wait, up to `within`, until the log holds every group written so far to the journal of
-/// `db`, by whichever process owns it: for a reader in another process, such as a test or an
-/// operator's query of the database. Immediate on PostgreSQL.
+/// `db`, by whichever process owns it: for a reader in another process, such as the
+/// integration tests' view of a server's database. Immediate on PostgreSQL.
 pub async fn caught_up(db: &Db, within: std::time::Duration) -> StoreResult<()> {
     let Some(path) = db.sqlite_path() else {
         return Ok(());
     };
-    let dir = PathBuf::from(format!("{path}-audit"));
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    let Ok(segments) = segment_paths(&journal_dir(path)) else {
         return Ok(());
     };
     let mut target = 0;
-    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+    for path in segments {
         // A segment deleted meanwhile was applied whole.
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
@@ -295,6 +283,22 @@ pub async fn caught_up(db: &Db, within: std::time::Duration) -> StoreResult<()> 
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     Ok(())
+}
+
+/// The journal directory of the SQLite database at `path`.
+fn journal_dir(path: &str) -> PathBuf {
+    PathBuf::from(format!("{path}-audit"))
+}
+
+/// The segments in `dir`, in record order (their names are zero-padded first sequence
+/// numbers).
+fn segment_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segments.sort();
+    Ok(segments)
 }
 
 fn remove_segment(path: &Path) {
@@ -536,13 +540,7 @@ mod tests {
     }
 
     fn segments(dir: &Path) -> Vec<PathBuf> {
-        let mut s: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "log"))
-            .collect();
-        s.sort();
-        s
+        segment_paths(dir).unwrap()
     }
 
     /// Groups appended but never applied (the server was killed) reach the log when the
@@ -554,7 +552,7 @@ mod tests {
         let path = dir.path().join("vault.db");
         let url = format!("sqlite://{}", path.display());
         let db = Db::connect(&url, 2).await.unwrap();
-        let journal_dir = PathBuf::from(format!("{}-audit", path.display()));
+        let journal_dir = journal_dir(&path.display().to_string());
         let mut journal = Journal::open(&db).await.unwrap().expect("owner");
         assert!(
             Journal::open(&db).await.unwrap().is_none(),
@@ -620,7 +618,7 @@ mod tests {
         let db = Db::connect(&format!("sqlite://{}", path.display()), 2)
             .await
             .unwrap();
-        let journal_dir = PathBuf::from(format!("{}-audit", path.display()));
+        let journal_dir = journal_dir(&path.display().to_string());
         let mut journal = Journal::open(&db).await.unwrap().unwrap();
         let retired = journal.retired();
         let group: Vec<AuditRow> = (0..1000).map(|i| row(2, i)).collect();

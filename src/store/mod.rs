@@ -88,13 +88,26 @@ fn is_sqlite_busy(e: &diesel::result::Error) -> bool {
 /// worker's other tasks move to another thread while this one may wait on the disk; inline
 /// elsewhere (single-threaded test runtimes).
 async fn sqlite_blocking<F: std::future::Future>(work: F) -> F::Output {
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi {
+    if on_multi_thread_runtime() {
         tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(work))
     } else {
         work.await
     }
+}
+
+/// [`sqlite_blocking`] for synchronous work (an `fdatasync`).
+fn block_where_allowed<T>(work: impl FnOnce() -> T) -> T {
+    if on_multi_thread_runtime() {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
+/// Does this thread run on a multi-thread tokio runtime, where `block_in_place` is allowed?
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 
@@ -1355,6 +1368,11 @@ fn sqlite_synchronous() -> &'static str {
         Ok("full") | Ok("FULL") => "FULL",
         _ => "NORMAL",
     }
+}
+
+/// Does every SQLite commit (and so every audit journal append) wait for the disk?
+fn sqlite_full_sync() -> bool {
+    sqlite_synchronous() == "FULL"
 }
 
 impl Db {

@@ -119,7 +119,7 @@ impl SqliteWriter {
             open: Mutex::new(Open {
                 conn,
                 group: None,
-                fsync_on_commit: super::sqlite_synchronous() == "FULL",
+                fsync_on_commit: super::sqlite_full_sync(),
                 data_version: None,
             }),
             waiting: AtomicUsize::new(0),
