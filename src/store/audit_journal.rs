@@ -460,30 +460,61 @@ impl Reader<'_> {
     }
 }
 
-/// CRC-32 (IEEE 802.3), as zlib computes it.
-fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
+/// CRC-32 (IEEE 802.3) lookup tables for slicing by 8: `CRC_TABLES[0]` is the classic
+/// byte-at-a-time table, and `CRC_TABLES[k][b]` is byte `b`'s remainder followed by `k`
+/// zero bytes.
+const CRC_TABLES: [[u32; 256]; 8] = {
+    let mut tables = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        tables[0][i] = c;
+        i += 1;
+    }
+    let mut t = 1;
+    while t < 8 {
         let mut i = 0;
         while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
+            let prev = tables[t - 1][i];
+            tables[t][i] = (prev >> 8) ^ tables[0][(prev & 0xFF) as usize];
             i += 1;
         }
-        table
-    };
+        t += 1;
+    }
+    tables
+};
+
+/// CRC-32 (IEEE 802.3), as zlib computes it, eight bytes a step: byte at a time it was
+/// 3% of the server's CPU on hot SQLite reads (2026-12-03 profile), every audit row
+/// passing through it once on the way into the journal.
+fn crc32(bytes: &[u8]) -> u32 {
+    let t = &CRC_TABLES;
     let mut c = !0u32;
-    for &b in bytes {
-        c = TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let (lo, hi) = chunk.split_at(4);
+        let lo = c ^ u32::from_le_bytes([lo[0], lo[1], lo[2], lo[3]]);
+        let hi = u32::from_le_bytes([hi[0], hi[1], hi[2], hi[3]]);
+        c = t[7][(lo & 0xFF) as usize]
+            ^ t[6][((lo >> 8) & 0xFF) as usize]
+            ^ t[5][((lo >> 16) & 0xFF) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][(hi & 0xFF) as usize]
+            ^ t[2][((hi >> 8) & 0xFF) as usize]
+            ^ t[1][((hi >> 16) & 0xFF) as usize]
+            ^ t[0][(hi >> 24) as usize];
+    }
+    for &b in chunks.remainder() {
+        c = t[0][((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
     }
     !c
 }
@@ -499,6 +530,34 @@ mod tests {
     fn crc32_matches_zlib() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+        // Zlib's value for the 1,000 bytes 0, 1, ..., 231, 0, 1, ...: every table and a
+        // remainder in play.
+        let long: Vec<u8> = (0..1000u32).map(|i| (i % 232) as u8).collect();
+        assert_eq!(crc32(&long), 0x24D0_4C69);
+        // Against the bit-at-a-time definition, at every length and alignment up to 40.
+        fn bitwise(bytes: &[u8]) -> u32 {
+            let mut c = !0u32;
+            for &b in bytes {
+                c ^= u32::from(b);
+                for _ in 0..8 {
+                    c = if c & 1 != 0 {
+                        0xEDB8_8320 ^ (c >> 1)
+                    } else {
+                        c >> 1
+                    };
+                }
+            }
+            !c
+        }
+        for start in 0..8 {
+            for end in start..40 {
+                assert_eq!(
+                    crc32(&long[start..end]),
+                    bitwise(&long[start..end]),
+                    "{start}..{end}"
+                );
+            }
+        }
     }
 
     #[test]
